@@ -1,0 +1,101 @@
+"""Local infrastructure: the workspace folder and the Feast repo inside it.
+
+`up` is idempotent (files are rewritten only when their content changes); `down` removes
+the workspace and nothing else: it refuses a folder that salesops did not create.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+
+from salesops.backends.base import Component, InfraReport, Progress
+from salesops.config import Settings
+from salesops.errors import UsageError
+from salesops.workspace import MARKER, Workspace, atomic_write_text
+
+
+class LocalInfra:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.workspace = Workspace(settings.workspace)
+
+    def _report(self) -> InfraReport:
+        return InfraReport(backend="local", location=str(self.workspace.root))
+
+    def up(self, progress: Progress) -> InfraReport:
+        from salesops.features.repo import write_repo
+
+        report = self._report()
+        ws = self.workspace
+        if ws.root.exists() and not ws.exists() and any(ws.root.iterdir()):
+            raise UsageError(f"{ws.root} exists and is not a salesops workspace; "
+                             "choose another project.workspace")
+        fresh = not ws.exists()
+        ws.root.mkdir(parents=True, exist_ok=True)
+        ws.logs.mkdir(exist_ok=True)
+        if fresh:
+            atomic_write_text(ws.marker, f"created {datetime.now(UTC).isoformat()}\n")
+        report.components.append(
+            Component("workspace", "directory", "created" if fresh else "unchanged", str(ws.root))
+        )
+        for name, changed in write_repo(self.settings, ws).items():
+            state = "created" if fresh else ("updated" if changed else "unchanged")
+            report.components.append(Component(name, "feature repo file", state))
+        progress(f"workspace ready at {ws.root} (profile {self.settings.feature_store.profile})")
+        return report
+
+    def status(self) -> InfraReport:
+        ws = self.workspace
+        report = self._report()
+        add = report.components.append
+        add(Component("workspace", "directory", _present(ws.exists()), str(ws.root)))
+        add(Component("feature_store.yaml", "feature repo file",
+                      _present(ws.feature_store_yaml.is_file())))
+        add(Component("registry", "sqlite", *_registry_state(ws)))
+        views = [p.stem for p in sorted(ws.offline_data.glob("*.parquet"))]
+        add(Component("offline store", "parquet + duckdb", _present(bool(views)),
+                      ", ".join(views)))
+        add(Component("online store", "sqlite", _present(ws.online_db.is_file()),
+                      _size(ws.online_db)))
+        manifest = ws.read_json(ws.build_manifest)
+        detail = (f"next week {manifest['next_week'][:10]}, fingerprint {manifest['fingerprint']}"
+                  if manifest else "run `salesops features build`")
+        add(Component("features build", "manifest", _present(manifest is not None), detail))
+        return report
+
+    def down(self, progress: Progress) -> InfraReport:
+        ws = self.workspace
+        report = self._report()
+        if not ws.root.exists():
+            report.components.append(Component("workspace", "directory", "missing"))
+            return report
+        if not ws.exists():
+            raise UsageError(f"{ws.root} has no {MARKER} marker; not removing a folder "
+                             "salesops did not create")
+        shutil.rmtree(ws.root)
+        progress(f"removed {ws.root}")
+        report.components.append(Component("workspace", "directory", "removed", str(ws.root)))
+        return report
+
+
+def _present(flag: bool) -> str:
+    return "present" if flag else "missing"
+
+
+def _size(path) -> str:
+    return f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else ""
+
+
+def _registry_state(ws: Workspace) -> tuple[str, str]:
+    """Read the sql registry with sqlite3 directly: no Feast import for a status line."""
+    if not ws.registry_db.is_file():
+        return "missing", "run `salesops features build`"
+    try:
+        with sqlite3.connect(f"file:{ws.registry_db}?mode=ro", uri=True) as conn:
+            views = conn.execute("select count(*) from feature_views").fetchone()[0]
+            services = conn.execute("select count(*) from feature_services").fetchone()[0]
+    except sqlite3.Error as exc:
+        return "unreadable", str(exc)
+    return "present", f"{views} feature views, {services} feature services"

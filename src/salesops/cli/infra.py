@@ -1,0 +1,54 @@
+"""`salesops infra up | status | down`."""
+
+from __future__ import annotations
+
+import typer
+
+from salesops.cli.state import State, state_of
+from salesops.errors import UsageError
+
+app = typer.Typer(help="Create, inspect and remove the infrastructure.", no_args_is_help=True)
+
+
+def _render(state: State, report) -> None:
+    def human(console) -> None:
+        table = state.output.table(
+            f"{report.backend} infrastructure at {report.location}",
+            ["component", "kind", "state", "detail"],
+            [(c.name, c.kind, c.state, c.detail) for c in report.components],
+        )
+        console.print(table)
+
+    state.output.emit(report.to_dict(), human)
+
+
+@app.command("up")
+def up(ctx: typer.Context) -> None:
+    """Create the workspace and the Feast repo for the configured profile (idempotent)."""
+    from salesops.backends import infra_backend
+
+    state = state_of(ctx)
+    _render(state, infra_backend(state.settings()).up(state.output.step))
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Show what exists."""
+    from salesops.backends import infra_backend
+
+    state = state_of(ctx)
+    _render(state, infra_backend(state.settings()).status())
+
+
+@app.command("down")
+def down(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm removal (required)."),
+) -> None:
+    """Remove the workspace (local) or the namespace's objects (kubernetes)."""
+    from salesops.backends import infra_backend
+
+    state = state_of(ctx)
+    if not yes:
+        raise UsageError("`infra down` deletes all state; add --yes to confirm")
+    _render(state, infra_backend(state.settings()).down(state.output.step))

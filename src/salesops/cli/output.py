@@ -1,0 +1,95 @@
+"""Where things are printed: data on stdout, messages and progress on stderr.
+
+With `--json`, stdout carries exactly one JSON document and nothing else; with `-q`, only
+warnings and errors reach stderr. Rich is imported on first use, not at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    quiet: bool = False
+    debug: bool = False
+    _started: float = field(default_factory=time.perf_counter)
+
+    # -- stderr -------------------------------------------------------------------------
+    @property
+    def err(self):
+        from rich.console import Console
+
+        if not hasattr(self, "_err"):
+            self._err = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._err
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def step(self, message: str) -> None:
+        """A progress line: elapsed seconds since the command started, then the message."""
+        if not self.quiet:
+            elapsed = time.perf_counter() - self._started
+            self.err.print(f"[dim]{elapsed:6.1f}s[/dim] {message}", markup=True, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/bold red] {_escape(message)}", highlight=False)
+
+    # -- stdout -------------------------------------------------------------------------
+    def emit(self, data: Any, human: Callable[[Any], None] | None = None) -> None:
+        """Print the command's result: one JSON document, or the human rendering."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(data, default=_json_default, indent=2) + "\n")
+            sys.stdout.flush()
+        elif human is not None:
+            from rich.console import Console
+
+            human(Console(highlight=False, soft_wrap=True))
+
+    def table(self, title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[_cell(value) for value in row])
+        return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return _escape("" if value is None else str(value))
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

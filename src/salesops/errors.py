@@ -1,0 +1,82 @@
+"""The one error hierarchy. Each error carries its exit code and a one-line user message.
+
+Exit codes (also in the README):
+
+| code | meaning |
+|------|---------|
+| 0    | success |
+| 1    | the command ran and found a problem (drift found, model not promoted, job failed) |
+| 2    | usage or configuration error (bad flag, unknown config key, wrong type) |
+| 3    | bad input data (missing file or column, failed validation) |
+| 4    | a required earlier step has not run (e.g. train before `features build`) |
+| 5    | an external service does not answer or refuses (database, tracking server, model server) |
+| 6    | the Kubernetes cluster cannot be reached or refuses |
+| 7    | the command exists but is not built yet |
+| 70   | internal error (a bug): traceback with `--debug` |
+"""
+
+from __future__ import annotations
+
+
+class SalesOpsError(Exception):
+    """Base class: a failure we expected and can explain in one line."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class CheckFailed(SalesOpsError):
+    """The command ran correctly and its verdict is negative (drift, gate refused, job failed)."""
+
+    exit_code = 1
+    kind = "check_failed"
+
+
+class ConfigError(SalesOpsError):
+    exit_code = 2
+    kind = "config_error"
+
+
+class UsageError(SalesOpsError):
+    exit_code = 2
+    kind = "usage_error"
+
+
+class DataError(SalesOpsError):
+    exit_code = 3
+    kind = "data_error"
+
+
+class PreconditionError(SalesOpsError):
+    """A step that this one depends on has not run yet; the hint says what to run."""
+
+    exit_code = 4
+    kind = "precondition"
+
+
+class ServiceUnavailable(SalesOpsError):
+    exit_code = 5
+    kind = "service_unavailable"
+
+
+class ClusterError(SalesOpsError):
+    exit_code = 6
+    kind = "cluster_error"
+
+
+class NotBuiltYet(SalesOpsError):
+    exit_code = 7
+    kind = "not_built_yet"
+
+    def __init__(self, command: str, issue: int) -> None:
+        super().__init__(
+            f"`salesops {command}` is not built yet (tracked in issue #{issue}); nothing was done"
+        )

@@ -1,0 +1,90 @@
+"""The workspace's files: raw sales data, the offline store's parquet, the build manifest.
+
+Every file is written to a temporary name and renamed into place, so a reader (Feast, a
+later command) never sees half a file, and a failed build leaves the previous files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from salesops.data.dataset import SalesDataset
+from salesops.features.engineering import FeatureFrames
+from salesops.workspace import Workspace, atomic_write_text
+
+RAW_TABLES = ("sales", "features", "stores")
+
+
+def _write_parquet(frame: pd.DataFrame, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=False)
+    os.replace(tmp, path)
+
+
+def write_dataset(dataset: SalesDataset, workspace: Workspace) -> None:
+    for table in RAW_TABLES:
+        _write_parquet(getattr(dataset, table), workspace.raw / f"{table}.parquet")
+
+
+def read_dataset(workspace: Workspace) -> SalesDataset:
+    return SalesDataset(
+        **{table: pd.read_parquet(workspace.raw / f"{table}.parquet") for table in RAW_TABLES}
+    )
+
+
+def write_frames(frames: FeatureFrames, workspace: Workspace) -> None:
+    for name, frame in frames.frames().items():
+        _write_parquet(frame, workspace.offline_data / f"{name}.parquet")
+
+
+def fingerprint(frames: FeatureFrames) -> str:
+    """A content hash of the offline data: training runs record it as lineage."""
+    digest = hashlib.sha256()
+    for name, frame in sorted(frames.frames().items()):
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def write_manifest(workspace: Workspace, manifest: Mapping[str, Any]) -> None:
+    atomic_write_text(workspace.build_manifest, json.dumps(manifest, indent=2) + "\n")
+
+
+def append_synthetic(
+    workspace: Workspace, previous: Mapping[str, Any], weeks: int, shifts: Mapping[str, float]
+) -> tuple[SalesDataset, dict[str, Any]]:
+    """Extend the stored synthetic series by `weeks` new weeks, optionally shifted.
+
+    The generator is prefix-stable, so the new weeks continue the same series; the stored
+    weeks are kept as they are (including any shift applied by an earlier append).
+    """
+    from salesops.data.synthetic import generate
+
+    current = read_dataset(workspace)
+    params = dict(previous["params"])
+    have = len(current.weeks)
+    fresh = generate(**{**params, "weeks": have + weeks}, shifts=dict(shifts) or None,
+                     shift_from_week=have)
+    first_new = current.weeks[-1] + pd.Timedelta(weeks=1)
+    sales = pd.concat([current.sales, fresh.sales[fresh.sales["date"] >= first_new]])
+    # the stored features already hold week `first_new` (it was the week to forecast); the
+    # fresh copy replaces it so that a shift covers every new sales week consistently
+    features = pd.concat(
+        [current.features[current.features["date"] < first_new],
+         fresh.features[fresh.features["date"] >= first_new]]
+    )
+    dataset = SalesDataset(
+        sales=sales.sort_values(["store", "dept", "date"]).reset_index(drop=True),
+        features=features.sort_values(["store", "date"]).reset_index(drop=True),
+        stores=current.stores,
+    )
+    manifest = dict(previous)
+    manifest["appends"] = [*previous.get("appends", []), {"weeks": weeks, "shifts": dict(shifts)}]
+    return dataset, manifest

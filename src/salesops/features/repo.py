@@ -1,0 +1,81 @@
+"""The workspace's Feast repo: our definitions plus the rendered `feature_store.yaml`.
+
+Rendering is pure (settings in, text out); `write_repo` puts the files in place and is
+idempotent. Absolute paths are used for the registry and online store so that the repo
+works from any current directory (Feast resolves only offline file sources against the
+repo path, and those we keep relative so the data can move with the repo).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from salesops.config import Settings
+from salesops.errors import NotBuiltYet
+from salesops.features.schema import DEPT_FEATURES, STORE_FEATURES, STORE_INT_FEATURES, VIEWS
+from salesops.workspace import Workspace, atomic_write_text
+
+
+def definitions_file() -> Path:
+    """Packaged copy of feature_repo/features.py (wheel), else the source tree's (editable)."""
+    packaged = resources.files("salesops").joinpath("_feature_repo", "features.py")
+    if packaged.is_file():
+        return Path(str(packaged))
+    source_tree = Path(__file__).resolve().parents[3] / "feature_repo" / "features.py"
+    if source_tree.is_file():
+        return source_tree
+    raise FileNotFoundError("feature_repo/features.py is missing from the installation")
+
+
+def render_feature_store_yaml(settings: Settings, workspace: Workspace) -> str:
+    fs = settings.feature_store
+    if fs.profile != "embedded" or fs.online != "default":
+        raise NotBuiltYet(f"features with profile={fs.profile!r} online={fs.online!r}", 5)
+    config = {
+        "project": settings.project.name,
+        "provider": "local",
+        "registry": {
+            "registry_type": "sql",
+            "path": f"sqlite:///{workspace.registry_db}",
+            "cache_ttl_seconds": 60,
+        },
+        "offline_store": {"type": "duckdb"},
+        "online_store": {"type": "sqlite", "path": str(workspace.online_db)},
+        "entity_key_serialization_version": 3,
+    }
+    return "# rendered by `salesops infra up`; edit salesops.toml instead\n" + yaml.safe_dump(
+        config, sort_keys=False
+    )
+
+
+def render_repo_settings(settings: Settings) -> str:
+    sources = {view: {"type": "file", "path": f"data/{view}.parquet"} for view in VIEWS}
+    return json.dumps(
+        {
+            "ttl_days": settings.feature_store.ttl_days,
+            "sources": sources,
+            "features": {"dept_weekly": DEPT_FEATURES, "store_weekly": STORE_FEATURES},
+            "int_features": STORE_INT_FEATURES,
+        },
+        indent=2,
+    ) + "\n"
+
+
+def write_repo(settings: Settings, workspace: Workspace) -> dict[str, bool]:
+    """Put the three repo files in place; the value says whether each one changed."""
+    workspace.offline_data.mkdir(parents=True, exist_ok=True)
+    return {
+        "features.py": atomic_write_text(
+            workspace.feature_repo / "features.py", definitions_file().read_text()
+        ),
+        "feature_store.yaml": atomic_write_text(
+            workspace.feature_store_yaml, render_feature_store_yaml(settings, workspace)
+        ),
+        "salesops_repo.json": atomic_write_text(
+            workspace.repo_settings, render_repo_settings(settings)
+        ),
+    }
