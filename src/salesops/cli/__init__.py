@@ -86,8 +86,6 @@ def split_global_options(argv: list[str]) -> tuple[dict, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
     found, rest = split_global_options(list(sys.argv[1:] if argv is None else argv))
     output = Output(json_mode=found.get("json", False), quiet=found.get("quiet", False),
                     debug=found.get("debug", False))
@@ -97,12 +95,13 @@ def main(argv: list[str] | None = None) -> None:
         code = result if isinstance(result, int) else 0
     except SalesOpsError as exc:
         code = _fail(output, exc.one_line(), exc.kind, exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         code = _fail(output, "aborted", "aborted", 130)
-    except click.ClickException as exc:
-        code = _fail(output, exc.format_message(), "usage_error", exc.exit_code)
+    except typer.exceptions.TyperException as exc:  # Typer's (vendored click) usage errors
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        code = _fail(output, message, "usage_error", getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         code = _fail(output, "interrupted", "interrupted", 130)
     except Exception as exc:  # a bug: say so, traceback only under --debug

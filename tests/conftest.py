@@ -1,0 +1,56 @@
+"""Shared fixtures: every test gets a fresh workspace, a clean environment and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from salesops.cli import main
+
+#: a small dataset that still has the 56 weeks of history features need, and a holdout
+SMALL = ["--stores", "3", "--depts", "4", "--weeks", "90"]
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No SALESOPS_* from the developer's shell; run in a temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("SALESOPS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "ws"
+    monkeypatch.setenv("SALESOPS_PROJECT__WORKSPACE", str(path))
+    return path
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `salesops ARGS` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return CliResult(int(exit_info.value.code or 0), out, err)
+
+    return run
