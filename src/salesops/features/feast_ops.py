@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +25,17 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def quiet_feast(workspace: Workspace) -> Iterator[None]:
-    """Send Feast's prints and progress bars to logs/feast.log."""
+    """Send Feast's prints, progress bars and its libraries' deprecation warnings to
+    logs/feast.log."""
     workspace.logs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TQDM_DISABLE", "1")
-    with open(workspace.logs / "feast.log", "a") as log, contextlib.redirect_stdout(log):
+    with (
+        open(workspace.logs / "feast.log", "a") as log,
+        contextlib.redirect_stdout(log),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         yield
 
 

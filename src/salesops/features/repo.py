@@ -3,7 +3,7 @@
 Rendering is pure (settings in, text out); `write_repo` puts the files in place and is
 idempotent. Absolute paths are used for the registry and online store so that the repo
 works from any current directory (Feast resolves only offline file sources against the
-repo path, and those we keep relative so the data can move with the repo).
+repo path for retrieval, and against the current directory when materializing).
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def render_feature_store_yaml(settings: Settings, workspace: Workspace) -> str:
     )
 
 
-def render_repo_settings(settings: Settings) -> str:
-    sources = {view: {"type": "file", "path": f"data/{view}.parquet"} for view in VIEWS}
+def render_repo_settings(settings: Settings, workspace: Workspace) -> str:
+    # absolute: Feast resolves relative file sources against the repo for retrieval but
+    # against the current directory when materializing
+    sources = {view: {"type": "file", "path": str(workspace.offline_data / f"{view}.parquet")}
+               for view in VIEWS}
     return json.dumps(
         {
             "ttl_days": settings.feature_store.ttl_days,
@@ -76,6 +79,6 @@ def write_repo(settings: Settings, workspace: Workspace) -> dict[str, bool]:
             workspace.feature_store_yaml, render_feature_store_yaml(settings, workspace)
         ),
         "salesops_repo.json": atomic_write_text(
-            workspace.repo_settings, render_repo_settings(settings)
+            workspace.repo_settings, render_repo_settings(settings, workspace)
         ),
     }
