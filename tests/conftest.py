@@ -54,3 +54,10 @@ def cli(capsys):
         return CliResult(int(exit_info.value.code or 0), out, err)
 
     return run
+
+
+def pytest_unconfigure(config):
+    """Keep the run's closing summary the last thing printed (see salesops.cli main)."""
+    from salesops.cli import _silence_native_teardown
+
+    _silence_native_teardown()
