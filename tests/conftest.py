@@ -57,7 +57,10 @@ def cli(capsys):
 
 
 def pytest_unconfigure(config):
-    """Keep the run's closing summary the last thing printed (see salesops.cli main)."""
+    """Keep the run's closing summary the last thing printed (see salesops.cli main).
+    Registered with atexit: pytest restores its captured file descriptors after this hook."""
+    import atexit
+
     from salesops.cli import _silence_native_teardown
 
-    _silence_native_teardown()
+    atexit.register(_silence_native_teardown)

@@ -1,32 +1,113 @@
-"""`salesops train ...` and `salesops models ...` (issue #3)."""
+"""`salesops train submit | run` and `salesops models list | promote | rollback`."""
 
 from __future__ import annotations
 
 import typer
 
-from salesops.errors import NotBuiltYet
+from salesops.cli.state import State, state_of
+from salesops.errors import CheckFailed, UsageError
 
 app = typer.Typer(help="Train demand models (local DDP or a Kubeflow TrainJob).",
                   no_args_is_help=True)
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
 
 
+def _mode(no_promote: bool, force_promote: bool) -> str:
+    if no_promote and force_promote:
+        raise UsageError("--no-promote and --force-promote exclude each other")
+    return "never" if no_promote else "force" if force_promote else "auto"
+
+
 @app.command("submit")
 def submit(
+    ctx: typer.Context,
     nodes: int = typer.Option(None, "--nodes", help="Worker processes (local) or nodes (TrainJob)."),
     epochs: int = typer.Option(None, "--epochs"),
+    no_promote: bool = typer.Option(False, "--no-promote", help="Never move `champion`."),
+    force_promote: bool = typer.Option(False, "--force-promote", help="Promote past the gate."),
 ) -> None:
     """Build the training set from Feast, train, log to MLflow, register, gate."""
-    raise NotBuiltYet("train submit", 3)
+    from salesops.training.submit import submit as run_submit
+
+    state = state_of(ctx)
+    settings = state.settings(training={"nodes": nodes, "epochs": epochs})
+    if nodes is not None and nodes < 1:
+        raise UsageError("--nodes must be at least 1")
+    state.output.step(f"training on {settings.training.nodes} process(es), "
+                      f"{settings.training.epochs} epochs")
+    _render(state, run_submit(settings, _mode(no_promote, force_promote)))
 
 
 @app.command("run")
-def run() -> None:
-    """Worker entry point (what each process or pod runs)."""
-    raise NotBuiltYet("train run", 3)
+def run(
+    ctx: typer.Context,
+    no_promote: bool = typer.Option(False, "--no-promote"),
+    force_promote: bool = typer.Option(False, "--force-promote"),
+) -> None:
+    """Worker entry point (what each process or pod runs; rank from RANK/WORLD_SIZE)."""
+    from salesops.training.submit import settings_payload
+    from salesops.training.worker import run_worker
+
+    state = state_of(ctx)
+    summary = run_worker(settings_payload(state.settings()), _mode(no_promote, force_promote))
+    if summary is not None:
+        _render(state, summary)
+
+
+def _render(state: State, summary: dict) -> None:
+    def human(console) -> None:
+        rows = [(m["name"], m["mape"], m["wape"], m["rmse"], m["r2"]) for m in summary["metrics"]]
+        console.print(state.output.table(
+            f"holdout from {summary['holdout_start']} ({summary['holdout_rows']:,} rows), "
+            f"model {summary['model_name']} v{summary['version']}",
+            ["", "MAPE %", "WAPE %", "RMSE", "R²"], rows))
+        verdict = "promoted to champion" if summary["promoted"] else "not promoted"
+        console.print(f"{verdict}: {summary['reason']}", markup=False)
+
+    state.output.emit(summary, human)
+    if not summary["promoted"] and summary["reason"] != "--no-promote":
+        # exit 1 for CI gates; the summary above is already the one JSON document
+        state.output.error(f"version {summary['version']} stays challenger: {summary['reason']}")
+        raise typer.Exit(CheckFailed.exit_code)
 
 
 @models_app.command("list")
-def list_models() -> None:
-    """Registered versions, metrics and aliases."""
-    raise NotBuiltYet("models list", 3)
+def list_models(ctx: typer.Context) -> None:
+    """Registered versions, holdout metrics and aliases."""
+    from salesops.training import registry
+    from salesops.training.tracking import connect
+
+    state = state_of(ctx)
+    settings = state.settings()
+    connect(settings)
+    rows = registry.list_versions(settings.mlflow.model_name)
+    state.output.emit(rows, lambda console: console.print(state.output.table(
+        settings.mlflow.model_name, ["version", "aliases", "WAPE %", "MAPE %", "run"],
+        [(r["version"], ", ".join(r["aliases"]), r["wape"], r["mape"], r["run_id"]) for r in rows])))
+
+
+@models_app.command("promote")
+def promote(ctx: typer.Context, version: str = typer.Argument(..., help="Version to promote.")) -> None:
+    """Make VERSION the champion (no gate: an operator's decision)."""
+    from salesops.training import registry
+    from salesops.training.tracking import connect
+
+    state = state_of(ctx)
+    settings = state.settings()
+    connect(settings)
+    registry.promote(settings.mlflow.model_name, version)
+    state.output.emit({"champion": version}, lambda c: c.print(f"champion is now v{version}"))
+
+
+@models_app.command("rollback")
+def rollback(ctx: typer.Context) -> None:
+    """Give `champion` back to the previous champion."""
+    from salesops.training import registry
+    from salesops.training.tracking import connect
+
+    state = state_of(ctx)
+    settings = state.settings()
+    connect(settings)
+    old, new = registry.rollback(settings.mlflow.model_name)
+    state.output.emit({"from": old, "champion": new},
+                      lambda c: c.print(f"champion rolled back from v{old} to v{new}"))

@@ -1,0 +1,104 @@
+"""Holdout metrics for the model and for the naive baselines it has to beat.
+
+All metrics are in real sales units (not the model's log scale), because that is what a
+planner reads and what the promotion gate compares. Percent metrics are percents (12.3, not
+0.123).
+
+MAPE ignores rows whose actual is below `MAPE_FLOOR`: intermittent departments have weeks
+with zero or near-zero sales, where |error| / actual is infinite or meaningless and would
+swamp the mean. WAPE (sum |error| / sum |actual|) needs no such exclusion and covers every
+row, which is why the promotion gate and `best_baseline` rank by WAPE.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from salesops.errors import DataError
+
+#: MAPE is computed over rows with actual >= MAPE_FLOOR (see the module docstring).
+MAPE_FLOOR = 1.0
+
+#: baseline name -> the feature column that is its forecast. All three are past-only
+#: features (shift(1) before windows), so they are honest forecasts for the holdout week.
+BASELINES: dict[str, str] = {
+    "last_week": "sales_lag_1",
+    "seasonal_naive": "sales_lag_52",
+    "mean_4w": "sales_mean_4",
+}
+
+#: the metrics shown side by side in `metrics_rows`, in display order
+TABLE_METRICS = ("mape", "wape", "rmse", "r2")
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """MAPE, WAPE, RMSE and R² of `predicted` against `actual`, plus the row counts used.
+
+    A metric that is undefined for the data (no rows above the MAPE floor, all-zero actuals
+    for WAPE, constant actuals for R²) is NaN rather than an arbitrary number.
+    """
+    actual = np.asarray(actual, dtype=np.float64).ravel()
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    if actual.shape != predicted.shape:
+        raise DataError(f"metrics: {actual.size} actuals but {predicted.size} predictions")
+    if actual.size == 0:
+        raise DataError("metrics: no rows to evaluate")
+    # A NaN would silently turn every metric into NaN (or, if dropped, compare the model and
+    # the baselines on different rows), so it is an error that names the culprit.
+    for name, values in (("actual", actual), ("predicted", predicted)):
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            raise DataError(f"metrics: {bad} non-finite {name} values of {values.size}")
+
+    error = predicted - actual
+    abs_error = np.abs(error)
+    mape_mask = actual >= MAPE_FLOOR
+    mape_rows = int(mape_mask.sum())
+    mape = float(np.mean(abs_error[mape_mask] / actual[mape_mask]) * 100) if mape_rows else np.nan
+    total = float(np.abs(actual).sum())
+    wape = float(abs_error.sum() / total * 100) if total > 0 else np.nan
+    rmse = float(np.sqrt(np.mean(error**2)))
+    spread = float(((actual - actual.mean()) ** 2).sum())
+    r2 = float(1.0 - (error**2).sum() / spread) if spread > 0 else np.nan
+    return {
+        "mape": mape,
+        "wape": wape,
+        "rmse": rmse,
+        "r2": r2,
+        "rows": int(actual.size),
+        "mape_rows": mape_rows,
+    }
+
+
+def baseline_metrics(
+    frame: pd.DataFrame, target: str = "weekly_sales"
+) -> dict[str, dict[str, float]]:
+    """`regression_metrics` of every baseline in `BASELINES` on the rows of `frame`."""
+    missing = [c for c in [target, *BASELINES.values()] if c not in frame.columns]
+    if missing:
+        raise DataError(f"metrics: the holdout frame lacks column(s) {', '.join(missing)}")
+    actual = frame[target].to_numpy()
+    return {
+        name: regression_metrics(actual, frame[column].to_numpy())
+        for name, column in BASELINES.items()
+    }
+
+
+def best_baseline(baselines: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
+    """The baseline with the lowest WAPE (NaN WAPE never wins): the bar the model must clear."""
+    if not baselines:
+        raise ValueError("best_baseline: no baselines given")
+
+    def wape(item: tuple[str, dict[str, float]]) -> float:
+        value = item[1]["wape"]
+        return np.inf if np.isnan(value) else value
+
+    return min(baselines.items(), key=wape)
+
+
+def metrics_rows(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> list[dict]:
+    """One row per forecaster (the model first, then the baselines) for a table or JSON."""
+    rows = [{"name": "model", **{k: model[k] for k in TABLE_METRICS}}]
+    rows += [{"name": name, **{k: m[k] for k in TABLE_METRICS}} for name, m in baselines.items()]
+    return rows

@@ -1,0 +1,43 @@
+"""MLflow connection: where runs and the registry live, and a clear error when unreachable."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from salesops.config import Settings
+from salesops.errors import ServiceUnavailable
+from salesops.workspace import Workspace
+
+
+def tracking_uri(settings: Settings) -> str:
+    """`mlflow.tracking_uri`, else a SQLite store in the workspace."""
+    return settings.mlflow.tracking_uri or f"sqlite:///{Workspace(settings.workspace).root}/mlflow.db"
+
+
+def connect(settings: Settings):
+    """Point MLflow at the tracking store and return the experiment id (created if needed)."""
+    import mlflow
+
+    uri = tracking_uri(settings)
+    if urlsplit(uri).scheme in ("http", "https"):
+        _check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(settings.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = Workspace(settings.workspace).root / "mlartifacts"
+    location = artifacts.as_uri() if uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=location)
+
+
+def _check_reachable(uri: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceUnavailable(f"MLflow tracking server {uri} does not answer: {reason}",
+                                 hint="start it or fix mlflow.tracking_uri") from None

@@ -1,0 +1,193 @@
+"""What every training process runs (`salesops train run`; a local worker or a TrainJob pod).
+
+Rank 0 builds the point-in-time training set once and shares the arrays; every rank trains
+under DDP; rank 0 alone evaluates on the holdout, logs to MLflow, registers a version and
+applies the promotion gate. The champion alias moves last, after everything else succeeded,
+so a failed or interrupted run never changes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from salesops import __version__
+from salesops.config import Settings
+
+# MLflow's artifact upload bars would interleave with the epoch lines on stderr
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto") -> dict | None:
+    """Entry point of each rank. Returns the run summary on rank 0, None elsewhere."""
+    from salesops.training.distributed import broadcast_from_main, init_from_env, shutdown
+    from salesops.training.loop import TrainConfig, train
+    from salesops.training.model import Scalers
+
+    settings = Settings(**settings_data)
+    info = init_from_env()
+    try:
+        training_set = None
+        if info.is_main:
+            from salesops.training.dataset import load_training_set
+
+            training_set = load_training_set(settings)
+        arrays = broadcast_from_main(info, training_set.arrays() if training_set else None)
+        scalers = Scalers.fit(arrays["X_train"], arrays["y_train"], arrays["log_columns"])
+        cfg = settings.training
+        config = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                             hidden_sizes=tuple(cfg.hidden_sizes), dropout=cfg.dropout,
+                             patience=cfg.patience, seed=cfg.seed)
+        started = time.perf_counter()
+        result = train(arrays["X_train"], arrays["y_train"], arrays["X_val"], arrays["y_val"],
+                       scalers, config, info, on_epoch=_print_epoch(cfg.epochs))
+        if not info.is_main:
+            return None
+        with _quiet_mlflow():
+            return _finish(settings, training_set, result, scalers, info, promote_mode,
+                           time.perf_counter() - started)
+    finally:
+        shutdown(info)
+        if multiprocessing.parent_process() is not None:  # a spawned local worker
+            from salesops.cli import _silence_native_teardown
+
+            _silence_native_teardown()
+
+
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """MLflow logs INFO lines, library warnings and `print`s registry messages to stdout;
+    stdout carries our JSON, so keep warnings and above, on stderr."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _print_epoch(epochs: int):
+    def report(entry: dict) -> None:
+        print(f"epoch {entry['epoch']:>3}/{epochs}  train_loss {entry['train_loss']:.4f}  "
+              f"val_loss {entry['val_loss']:.4f}  ({entry['seconds']:.1f}s)",
+              file=sys.stderr, flush=True)
+
+    return report
+
+
+def _finish(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from salesops.training import registry
+    from salesops.training.metrics import baseline_metrics, best_baseline, metrics_rows
+    from salesops.training.metrics import regression_metrics
+    from salesops.training.model import predict
+    from salesops.training.pyfunc_model import DemandForecaster, write_artifacts
+    from salesops.training.tracking import connect
+
+    features = training_set.features
+    holdout = training_set.holdout
+    X_val = holdout[features].to_numpy("float32")
+    predictions = predict(result.model, scalers, X_val)
+    model_metrics = regression_metrics(holdout["weekly_sales"].to_numpy(), predictions)
+    baselines = baseline_metrics(holdout)
+    best_name, best = best_baseline(baselines)
+
+    experiment_id = connect(settings)
+    name = settings.mlflow.model_name
+    champion = registry.champion_version(name)
+    champion_wape = None
+    if champion is not None:
+        champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
+        champion_pred = champion_model.predict(holdout[features])
+        champion_wape = regression_metrics(holdout["weekly_sales"].to_numpy(),
+                                           champion_pred)["wape"]
+    decision = registry.decide(model_metrics["wape"], (best_name, best["wape"]),
+                               settings.training.promote_margin, champion_wape, promote_mode)
+
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params({**settings.training.model_dump(), "world_size": info.world_size,
+                           "backend": info.backend, "train_rows": len(training_set.train),
+                           "holdout_rows": len(holdout), "features": len(features),
+                           "holdout_start": training_set.holdout_start.date().isoformat()})
+        for entry in result.history:
+            mlflow.log_metrics({"train_loss": entry["train_loss"], "val_loss": entry["val_loss"]},
+                               step=entry["epoch"])
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in model_metrics.items()})
+        for baseline, values in baselines.items():
+            mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()})
+        rows = metrics_rows(model_metrics, baselines)
+        mlflow.log_dict({"holdout": rows, "gate": decision.__dict__}, "holdout_metrics.json")
+        mlflow.set_tags(_lineage(settings, training_set))
+        mlflow.log_figure(_forecast_plot(holdout, predictions), "forecast_vs_actual.png")
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts = write_artifacts(Path(tmp), result.model, scalers, features,
+                                        settings.training.hidden_sizes, settings.training.dropout)
+            example = holdout[features].head(5)
+            info_model = mlflow.pyfunc.log_model(
+                name="model", python_model=DemandForecaster(), artifacts=artifacts,
+                signature=infer_signature(example, predictions[:5]), input_example=example,
+                registered_model_name=name, pip_requirements=[f"salesops=={__version__}"],
+            )
+        version = str(info_model.registered_model_version)
+        registry.client().set_registered_model_alias(name, registry.CHALLENGER, version)
+        if decision.promote:
+            registry.promote(name, version)
+    return {
+        "run_id": run.info.run_id, "model_name": name, "version": version,
+        "promoted": decision.promote, "reason": decision.reason,
+        "previous_champion": champion, "metrics": rows, "best_baseline": best_name,
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early, "train_seconds": round(seconds, 2),
+        "world_size": info.world_size, "backend": info.backend,
+        "train_rows": len(training_set.train), "holdout_rows": len(holdout),
+        "holdout_start": training_set.holdout_start.date().isoformat(),
+    }
+
+
+def _lineage(settings: Settings, training_set) -> dict[str, str]:
+    tags = {"salesops.version": __version__, "feature_service": training_set.feature_service,
+            "data_fingerprint": training_set.fingerprint, "feature_store.profile":
+            settings.feature_store.profile, "python": platform.python_version()}
+    commit = _git_commit()
+    if commit:
+        tags["git_commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def _forecast_plot(holdout, predictions):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weekly = holdout.assign(predicted=predictions).groupby("event_timestamp")[
+        ["weekly_sales", "predicted"]].sum()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(weekly.index, weekly["weekly_sales"], label="actual", marker="o")
+    ax.plot(weekly.index, weekly["predicted"], label="forecast", marker="x")
+    ax.set_title("Holdout: total weekly sales, actual vs forecast")
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+

@@ -1,0 +1,163 @@
+"""The loop on real torch: one process in-process, and two gloo processes via launch_local.
+
+Entry functions live at module level so that spawned ranks can import them by name.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch.distributed as dist
+
+from salesops.training.distributed import (
+    all_agree_to_stop,
+    broadcast_from_main,
+    init_from_env,
+    launch_local,
+    shutdown,
+)
+from salesops.training.loop import TrainConfig, train
+from salesops.training.metrics import regression_metrics
+from salesops.training.model import Scalers, predict
+
+#: a bound for every multi-process test, so a hang fails instead of blocking the suite
+LAUNCH_TIMEOUT_S = 120
+
+
+def _problem(rows: int, seed: int = 0, features: int = 8):
+    """Sales whose log is a smooth, partly non-linear function of X, plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, features)).astype(np.float32)
+    signal = X[:, 0] + 0.5 * X[:, 1] - 0.5 * X[:, 2] * X[:, 3] + np.sin(2 * X[:, 4])
+    log_sales = 6.0 + signal + 0.1 * rng.normal(size=rows)
+    return X, np.expm1(log_sales), signal
+
+
+def _split(rows: int, val_rows: int, seed: int = 0):
+    X, y, signal = _problem(rows + val_rows, seed)
+    return X[:rows], y[:rows], X[rows:], y[rows:], signal[rows:]
+
+
+def _train_entry(out_dir: str, rows: int, config: TrainConfig, adversarial_val: bool):
+    """One rank: train, record this rank's epochs_run, return the history from rank 0."""
+    info = init_from_env()
+    try:
+        X_tr, y_tr, X_val, y_val, val_signal = _split(rows, rows // 4)
+        if adversarial_val:
+            # Validation targets that move against the learnable signal: the better the fit
+            # to the training data, the worse the validation loss, from the first epochs on.
+            y_val = np.expm1(6.0 - val_signal)
+        scalers = Scalers.fit(X_tr, y_tr)
+        seen: list[int] = []
+        result = train(X_tr, y_tr, X_val, y_val, scalers, config, info,
+                       on_epoch=lambda record: seen.append(record["epoch"]))
+        Path(out_dir, f"rank{info.rank}.json").write_text(json.dumps({
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "on_epoch_calls": len(seen),
+        }))
+        return {"history": result.history, "best_epoch": result.best_epoch,
+                "world_size": info.world_size, "backend": info.backend}
+    finally:
+        shutdown(info)
+
+
+def _failing_entry():
+    info = init_from_env()
+    if info.rank == 1:
+        raise ValueError("rank one gives up\nsecond line is not shown")
+    dist.barrier()  # rank 0 would wait here for rank 1 forever without the launcher's help
+
+
+def _sleeping_entry():
+    time.sleep(600)
+
+
+def _collectives_entry():
+    info = init_from_env()
+    try:
+        value = broadcast_from_main(info, {"from": info.rank})
+        stop = all_agree_to_stop(info, stop=info.rank == 0)  # the ranks disagree; rank 0 wins
+        return value, stop, info.world_size, os.environ["MASTER_ADDR"]
+    finally:
+        shutdown(info)
+
+
+def _single_entry():
+    info = init_from_env()
+    return broadcast_from_main(info, info.rank), all_agree_to_stop(info, True), info.world_size
+
+
+def test_single_process_learns_and_beats_the_mean():
+    X_tr, y_tr, X_val, y_val, _ = _split(5000, 1000)
+    scalers = Scalers.fit(X_tr, y_tr)
+    info = init_from_env()
+    assert (info.world_size, info.backend) == (1, "none")
+    seen = []
+    result = train(X_tr, y_tr, X_val, y_val, scalers, TrainConfig(epochs=8, batch_size=256),
+                   info, on_epoch=seen.append)
+    history = result.history
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6, 7, 8] and seen == history
+    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "seconds"}
+    assert history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert result.best_epoch == min(history, key=lambda r: r["val_loss"])["epoch"]
+    assert not result.model.training
+    assert next(result.model.parameters()).device.type == "cpu"
+
+    model_wape = regression_metrics(y_val, predict(result.model, scalers, X_val))["wape"]
+    mean_wape = regression_metrics(y_val, np.full_like(y_val, y_tr.mean()))["wape"]
+    assert model_wape < 0.5 * mean_wape
+
+
+def test_launch_local_one_node_runs_in_process_and_restores_env(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "7")
+    monkeypatch.delenv("RANK", raising=False)
+    assert launch_local(1, _single_entry) == (0, True, 1)
+    assert os.environ["WORLD_SIZE"] == "7" and "RANK" not in os.environ
+
+
+def test_two_ranks_share_rank_zero_decisions():
+    value, stop, world_size, addr = launch_local(2, _collectives_entry, timeout_s=LAUNCH_TIMEOUT_S)
+    assert (value, stop, world_size, addr) == ({"from": 0}, True, 2, "127.0.0.1")
+
+
+def test_two_process_ddp_trains(tmp_path):
+    config = TrainConfig(epochs=6, batch_size=256, patience=10)
+    out = launch_local(2, _train_entry, (str(tmp_path), 4000, config, False),
+                       timeout_s=LAUNCH_TIMEOUT_S)
+    assert (out["world_size"], out["backend"]) == (2, "gloo")
+    history = out["history"]
+    assert [r["epoch"] for r in history] == list(range(1, 7))
+    assert history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["epochs_run"] for r in ranks] == [6, 6]
+    # on_epoch runs on rank 0 only
+    assert [r["on_epoch_calls"] for r in ranks] == [6, 0]
+
+
+def test_two_process_early_stopping_stops_all_ranks_together(tmp_path):
+    config = TrainConfig(epochs=12, batch_size=256, patience=1)
+    out = launch_local(2, _train_entry, (str(tmp_path), 3000, config, True),
+                       timeout_s=LAUNCH_TIMEOUT_S)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["epochs_run"] == ranks[1]["epochs_run"] < config.epochs
+    assert ranks[0]["stopped_early"] and ranks[1]["stopped_early"]
+    assert len(out["history"]) == ranks[0]["epochs_run"]
+    assert out["best_epoch"] < ranks[0]["epochs_run"]
+
+
+def test_a_failing_rank_fails_the_launch_without_hanging():
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"rank 1 failed: ValueError: rank one gives up$"):
+        launch_local(2, _failing_entry, timeout_s=LAUNCH_TIMEOUT_S)
+    assert time.monotonic() - started < 60
+
+
+def test_launch_local_timeout():
+    with pytest.raises(RuntimeError, match="timed out"):
+        launch_local(2, _sleeping_entry, timeout_s=3)

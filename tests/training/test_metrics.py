@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesops.errors import DataError
+from salesops.training.metrics import (
+    BASELINES,
+    MAPE_FLOOR,
+    baseline_metrics,
+    best_baseline,
+    metrics_rows,
+    regression_metrics,
+)
+
+
+def test_each_metric_by_hand():
+    actual = np.array([100.0, 200.0, 300.0, 400.0])
+    predicted = np.array([110.0, 180.0, 300.0, 440.0])
+    m = regression_metrics(actual, predicted)
+    # errors: +10, -20, 0, +40
+    assert m["mape"] == pytest.approx((0.10 + 0.10 + 0.0 + 0.10) / 4 * 100)
+    assert m["wape"] == pytest.approx(70 / 1000 * 100)
+    assert m["rmse"] == pytest.approx(math.sqrt((100 + 400 + 0 + 1600) / 4))
+    # mean 250: total sum of squares 22500 + 2500 + 2500 + 22500
+    assert m["r2"] == pytest.approx(1 - 2100 / 50000)
+    assert (m["rows"], m["mape_rows"]) == (4, 4)
+
+
+def test_perfect_forecast():
+    actual = np.array([3.0, 5.0, 8.0])
+    m = regression_metrics(actual, actual.copy())
+    assert (m["mape"], m["wape"], m["rmse"], m["r2"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_mape_excludes_near_zero_actuals_but_wape_does_not():
+    actual = np.array([0.0, 0.5, 100.0, 200.0])
+    predicted = np.array([10.0, 10.0, 150.0, 200.0])
+    m = regression_metrics(actual, predicted)
+    assert MAPE_FLOOR > 0.5
+    assert m["mape_rows"] == 2 and m["rows"] == 4
+    assert m["mape"] == pytest.approx((0.5 + 0.0) / 2 * 100)
+    assert m["wape"] == pytest.approx((10 + 9.5 + 50 + 0) / 300.5 * 100)
+    assert math.isfinite(m["mape"])
+
+
+def test_undefined_metrics_are_nan_not_numbers():
+    m = regression_metrics(np.zeros(3), np.ones(3))
+    assert math.isnan(m["mape"]) and math.isnan(m["wape"]) and math.isnan(m["r2"])
+    assert m["rmse"] == pytest.approx(1.0)
+
+
+def test_bad_input_is_a_data_error():
+    with pytest.raises(DataError, match="non-finite predicted"):
+        regression_metrics(np.ones(3), np.array([1.0, np.nan, 1.0]))
+    with pytest.raises(DataError, match="3 actuals but 2 predictions"):
+        regression_metrics(np.ones(3), np.ones(2))
+
+
+def _holdout() -> pd.DataFrame:
+    return pd.DataFrame({
+        "weekly_sales": [100.0, 200.0],
+        "sales_lag_1": [90.0, 220.0],  # errors 10, 20 -> WAPE 10 %
+        "sales_lag_52": [100.0, 200.0],  # perfect -> WAPE 0 %
+        "sales_mean_4": [50.0, 100.0],  # errors 50, 100 -> WAPE 50 %
+        "other": [0.0, 0.0],
+    })
+
+
+def test_baseline_metrics_use_their_columns():
+    frame = _holdout()
+    baselines = baseline_metrics(frame)
+    assert set(baselines) == set(BASELINES) == {"last_week", "seasonal_naive", "mean_4w"}
+    assert baselines["last_week"]["wape"] == pytest.approx(10.0)
+    assert baselines["seasonal_naive"]["wape"] == pytest.approx(0.0)
+    assert baselines["mean_4w"]["wape"] == pytest.approx(50.0)
+    assert baselines["mean_4w"]["mape"] == pytest.approx(50.0)
+
+
+def test_baseline_metrics_name_a_missing_column():
+    with pytest.raises(DataError, match="sales_lag_52"):
+        baseline_metrics(_holdout().drop(columns="sales_lag_52"))
+
+
+def test_best_baseline_is_lowest_wape():
+    baselines = {
+        "a": {"wape": 12.0, "mape": 1.0},
+        "b": {"wape": 8.0, "mape": 99.0},
+        "c": {"wape": float("nan"), "mape": 0.0},
+    }
+    name, metrics = best_baseline(baselines)
+    assert name == "b" and metrics["wape"] == 8.0
+    assert best_baseline(baseline_metrics(_holdout()))[0] == "seasonal_naive"
+
+
+def test_metrics_rows_put_the_model_first():
+    model = regression_metrics(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
+    rows = metrics_rows(model, baseline_metrics(_holdout()))
+    assert [r["name"] for r in rows] == ["model", "last_week", "seasonal_naive", "mean_4w"]
+    assert set(rows[0]) == {"name", "mape", "wape", "rmse", "r2"}
+    assert rows[0]["wape"] == model["wape"]
