@@ -71,15 +71,22 @@ def _render(state: State, summary: dict) -> None:
         raise typer.Exit(CheckFailed.exit_code)
 
 
-@models_app.command("list")
-def list_models(ctx: typer.Context) -> None:
-    """Registered versions, holdout metrics and aliases."""
-    from salesops.training import registry
+def _connected(ctx: typer.Context):
+    """State and settings, with MLflow pointed at the configured tracking store."""
     from salesops.training.tracking import connect
 
     state = state_of(ctx)
     settings = state.settings()
     connect(settings)
+    return state, settings
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """Registered versions, holdout metrics and aliases."""
+    from salesops.training import registry
+
+    state, settings = _connected(ctx)
     rows = registry.list_versions(settings.mlflow.model_name)
     state.output.emit(rows, lambda console: console.print(state.output.table(
         settings.mlflow.model_name, ["version", "aliases", "WAPE %", "MAPE %", "run"],
@@ -90,11 +97,8 @@ def list_models(ctx: typer.Context) -> None:
 def promote(ctx: typer.Context, version: str = typer.Argument(..., help="Version to promote.")) -> None:
     """Make VERSION the champion (no gate: an operator's decision)."""
     from salesops.training import registry
-    from salesops.training.tracking import connect
 
-    state = state_of(ctx)
-    settings = state.settings()
-    connect(settings)
+    state, settings = _connected(ctx)
     registry.promote(settings.mlflow.model_name, version)
     state.output.emit({"champion": version}, lambda c: c.print(f"champion is now v{version}"))
 
@@ -103,11 +107,8 @@ def promote(ctx: typer.Context, version: str = typer.Argument(..., help="Version
 def rollback(ctx: typer.Context) -> None:
     """Give `champion` back to the previous champion."""
     from salesops.training import registry
-    from salesops.training.tracking import connect
 
-    state = state_of(ctx)
-    settings = state.settings()
-    connect(settings)
+    state, settings = _connected(ctx)
     old, new = registry.rollback(settings.mlflow.model_name)
     state.output.emit({"from": old, "champion": new},
                       lambda c: c.print(f"champion rolled back from v{old} to v{new}"))
