@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from salesops.data.dataset import SalesDataset
+from salesops.data.dataset import SalesDataset, conform
 from salesops.features.engineering import FeatureFrames
 from salesops.workspace import Workspace, atomic_write_text
 
@@ -80,11 +80,7 @@ def append_synthetic(
         [current.features[current.features["date"] < first_new],
          fresh.features[fresh.features["date"] >= first_new]]
     )
-    dataset = SalesDataset(
-        sales=sales.sort_values(["store", "dept", "date"]).reset_index(drop=True),
-        features=features.sort_values(["store", "date"]).reset_index(drop=True),
-        stores=current.stores,
-    )
+    dataset = conform(sales, features, current.stores)
     manifest = dict(previous)
     manifest["appends"] = [*previous.get("appends", []), {"weeks": weeks, "shifts": dict(shifts)}]
     return dataset, manifest
