@@ -61,6 +61,6 @@ def pytest_unconfigure(config):
     Registered with atexit: pytest restores its captured file descriptors after this hook."""
     import atexit
 
-    from salesops.cli import _silence_native_teardown
+    from salesops.teardown import silence_native_teardown
 
-    atexit.register(_silence_native_teardown)
+    atexit.register(silence_native_teardown)

@@ -16,6 +16,7 @@ from salesops.cli import config_cmd, drift, features, infra, pipeline, predict, 
 from salesops.cli.output import Output
 from salesops.cli.state import State
 from salesops.errors import SalesOpsError
+from salesops.teardown import silence_native_teardown
 
 INTERNAL_ERROR = 70
 
@@ -112,21 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         hint = "" if output.debug else " (run with --debug for the traceback)"
         code = _fail(output, f"internal error: {type(exc).__name__}: {exc}{hint}", "internal_error",
                      INTERNAL_ERROR)
-    _silence_native_teardown()
+    silence_native_teardown()
     sys.exit(code)
-
-
-def _silence_native_teardown() -> None:
-    """DuckDB's bindings (nanobind) print pages of 'leaked instance' reports to stderr while
-    the interpreter shuts down; nothing is wrong by then, and our output is complete. Point
-    file descriptor 2 at /dev/null for that last phase only."""
-    if "duckdb" not in sys.modules:
-        return
-    import os
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
 
 def _fail(output: Output, message: str, kind: str, code: int) -> int:

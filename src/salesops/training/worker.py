@@ -60,9 +60,9 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto") -> dic
     finally:
         shutdown(info)
         if multiprocessing.parent_process() is not None:  # a spawned local worker
-            from salesops.cli import _silence_native_teardown
+            from salesops.teardown import silence_native_teardown
 
-            _silence_native_teardown()
+            silence_native_teardown()
 
 
 @contextlib.contextmanager
