@@ -80,11 +80,16 @@ class TrainingSection(Section):
     nodes: int = Field(1, ge=1, le=64)
     epochs: int = Field(20, ge=1, le=1_000)
     batch_size: int = Field(512, ge=8)
-    learning_rate: float = Field(2e-3, gt=0)
+    learning_rate: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     hidden_sizes: list[int] = Field(default_factory=lambda: [256, 128, 64])
     dropout: float = Field(0.1, ge=0, lt=1)
     holdout_weeks: int = Field(13, ge=1)
+    history_weeks: int = Field(
+        8, ge=8, description="weeks of history a row needs to be trained on: 8 trains on every "
+        "week but without the year features (lag 52, 52-week window, year-on-year), which a "
+        "series' first year lacks; 56 uses them and drops each series' first year",
+    )
     patience: int = Field(4, ge=1)
     promote_margin: float = Field(
         0.05, ge=0, lt=1, description="required relative WAPE gain over the best baseline"

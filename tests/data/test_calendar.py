@@ -98,3 +98,18 @@ def test_holiday_dates_are_the_days_themselves() -> None:
     assert table["date"].dt.strftime("%Y-%m-%d").tolist() == [
         "2010-02-07", "2010-09-06", "2010-11-25", "2010-12-25"
     ]
+
+
+def test_holiday_offsets_name_the_holiday_and_the_side():
+    from salesops.data.calendar import MAX_OFFSET_WEEKS, holiday_offsets
+
+    weeks = pd.to_datetime(["2010-11-19", "2010-11-26", "2010-12-03", "2010-12-31",
+                            "2011-06-03"]).tz_localize("UTC")
+    offsets = holiday_offsets(weeks)
+    assert offsets["thanksgiving_week_offset"].tolist()[:3] == [-1, 0, 1]
+    assert offsets["christmas_week_offset"].tolist()[3] == 0
+    assert offsets["thanksgiving_week_offset"].tolist()[3] == 5
+    # far from every holiday: clipped on the nearer side
+    assert (offsets.iloc[4].abs() == MAX_OFFSET_WEEKS).all()
+    assert list(offsets.columns) == [f"{h}_week_offset" for h in
+                                     ("super_bowl", "labor_day", "thanksgiving", "christmas")]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from salesops.data.synthetic import generate
+from salesops.features.schema import MIN_HISTORY_WEEKS
 from tests.conftest import SMALL
 from tests.data.test_walmart_csv import write_kaggle
 
@@ -37,8 +38,8 @@ def _offline(workspace: Path, view: str) -> pd.DataFrame:
 def test_build_summary(built):
     assert built["rows"] == 3 * 4 * 90
     assert built["online_entities"] == 12
-    assert built["feature_rows"]["dept_weekly"] == 12 * (90 - 56 + 1)
-    assert built["feature_rows"]["sales_target"] == 12 * (90 - 56)
+    assert built["feature_rows"]["dept_weekly"] == 12 * (90 - MIN_HISTORY_WEEKS + 1)
+    assert built["feature_rows"]["sales_target"] == 12 * (90 - MIN_HISTORY_WEEKS)
 
 
 def test_online_row_is_the_next_week_row(built, workspace):

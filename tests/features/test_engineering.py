@@ -94,3 +94,15 @@ def test_validation_names_rows_and_columns(dataset):
     assert "dept_weekly.sales_mean_4" in message
     row = broken.loc[5]
     assert f"store={row['store']} dept={row['dept']}" in message
+
+
+def test_year_features_are_null_only_in_the_first_year(dataset):
+    from salesops.features.schema import YEAR_FEATURES, YEAR_HISTORY_WEEKS
+
+    dept = build_features(dataset).dept_weekly
+    position = (dept[TIMESTAMP] - dataset.weeks[0].tz_convert("UTC")) // pd.Timedelta(weeks=1)
+    year = dept[YEAR_FEATURES]
+    assert year[position >= YEAR_HISTORY_WEEKS].notna().all().all()
+    assert year[position < 52].isna().all().all()
+    others = dept.drop(columns=YEAR_FEATURES)
+    assert others.notna().all().all()

@@ -19,6 +19,7 @@ from salesops.training.distributed import (
     launch_local,
     shutdown,
 )
+from salesops.training.inputs import ModelInputs
 from salesops.training.loop import TrainConfig, train
 from salesops.training.metrics import regression_metrics
 from salesops.training.model import Scalers, predict
@@ -36,9 +37,15 @@ def _problem(rows: int, seed: int = 0, features: int = 8):
     return X, np.expm1(log_sales), signal
 
 
+def _inputs(X: np.ndarray) -> ModelInputs:
+    """Inputs with a constant level (no skip information) and two kinds of entity."""
+    ids = np.stack([np.ones(len(X), np.int64), np.arange(len(X)) % 2 + 1], axis=1)
+    return ModelInputs(x=X, ids=ids, level=np.full(len(X), 6.0))
+
+
 def _split(rows: int, val_rows: int, seed: int = 0):
     X, y, signal = _problem(rows + val_rows, seed)
-    return X[:rows], y[:rows], X[rows:], y[rows:], signal[rows:]
+    return _inputs(X[:rows]), y[:rows], _inputs(X[rows:]), y[rows:], signal[rows:]
 
 
 def _train_entry(out_dir: str, rows: int, config: TrainConfig, adversarial_val: bool):
@@ -50,7 +57,7 @@ def _train_entry(out_dir: str, rows: int, config: TrainConfig, adversarial_val: 
             # Validation targets that move against the learnable signal: the better the fit
             # to the training data, the worse the validation loss, from the first epochs on.
             y_val = np.expm1(6.0 - val_signal)
-        scalers = Scalers.fit(X_tr, y_tr)
+        scalers = Scalers.fit(X_tr.x, y_tr)
         seen: list[int] = []
         result = train(X_tr, y_tr, X_val, y_val, scalers, config, info,
                        on_epoch=lambda record: seen.append(record["epoch"]))
@@ -93,7 +100,7 @@ def _single_entry():
 
 def test_single_process_learns_and_beats_the_mean():
     X_tr, y_tr, X_val, y_val, _ = _split(5000, 1000)
-    scalers = Scalers.fit(X_tr, y_tr)
+    scalers = Scalers.fit(X_tr.x, y_tr)
     info = init_from_env()
     assert (info.world_size, info.backend) == (1, "none")
     seen = []

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from salesops.errors import DataError
+from salesops.training.inputs import ModelInputs
 from salesops.training.model import DemandMLP, Scalers, predict
 
 
@@ -61,24 +62,48 @@ def test_non_finite_features_are_rejected(data):
         Scalers.fit(X, y)
 
 
-def test_mlp_shape():
-    model = DemandMLP(5, [16, 8], dropout=0.2)
-    out = model(torch.randn(32, 5))
+def _ids(rows: int, stores: int = 3, depts: int = 4) -> torch.Tensor:
+    return torch.stack([torch.arange(rows) % stores + 1, torch.arange(rows) % depts + 1], dim=1)
+
+
+def test_mlp_shape_and_skip_connection():
+    model = DemandMLP(5, [16, 8], dropout=0.2, id_sizes=(4, 5))
+    model.eval()
+    x, ids = torch.randn(32, 5), _ids(32)
+    out = model(x, ids, torch.zeros(32))
     assert out.shape == (32,)
     batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert [m.num_features for m in batchnorms] == [16, 8]
+    # the output is the base level plus the network's correction
+    torch.testing.assert_close(model(x, ids, torch.full((32,), 2.0)), out + 2.0)
+
+
+def test_unseen_ids_share_the_unknown_embedding():
+    model = DemandMLP(3, [8], dropout=0.0, id_sizes=(4, 5))  # stores 1..3, depts 1..4 seen
+    model.eval()
+    x, base = torch.randn(4, 3), torch.zeros(4)
+    unseen = torch.tensor([[99, 1], [0, 1], [-3, 1], [1, 1]])
+    unknown = torch.tensor([[0, 1], [0, 1], [0, 1], [1, 1]])
+    torch.testing.assert_close(model(x, unseen, base), model(x, unknown, base))
+
+
+def _inputs(X: np.ndarray) -> ModelInputs:
+    rows = len(X)
+    return ModelInputs(x=X.astype(np.float32), ids=_ids(rows).numpy(),
+                       level=np.log1p(np.abs(X[:, 0])))
 
 
 def test_predict_gives_non_negative_sales_per_row(data):
     X, y = data
     scalers = Scalers.fit(X, y)
     torch.manual_seed(0)
-    model = DemandMLP(X.shape[1], [16], dropout=0.5)
+    model = DemandMLP(X.shape[1], [16], dropout=0.5, id_sizes=(4, 5))
     model.train()
+    inputs = _inputs(X).take(slice(0, 201))
     # batch_size smaller than the data: several chunks, and a final chunk of one row
-    out = predict(model, scalers, X[:201], batch_size=100)
+    out = predict(model, scalers, inputs, batch_size=100)
     assert out.shape == (201,) and out.dtype == np.float64
     assert np.isfinite(out).all() and (out >= 0).all()
     # eval mode inside predict: deterministic, independent of batching; mode restored after
-    np.testing.assert_allclose(predict(model, scalers, X[:201], batch_size=7), out, rtol=1e-5)
+    np.testing.assert_allclose(predict(model, scalers, inputs, batch_size=7), out, rtol=1e-5)
     assert model.training

@@ -32,6 +32,7 @@ def test_submit_registers_and_promotes_on_force(cli, workspace, monkeypatch):
     import mlflow
 
     from salesops.config import load_settings
+    from salesops.training import registry
     from salesops.training.tracking import connect
 
     connect(load_settings())
@@ -40,3 +41,48 @@ def test_submit_registers_and_promotes_on_force(cli, workspace, monkeypatch):
 
     listed = cli("models", "list", "--json").json()
     assert listed[0]["version"] == "1" and "champion" in listed[0]["aliases"]
+
+    # The gate refuses a model that cannot beat the best baseline by 99 %: exit 1, and the
+    # new version is only the challenger.
+    monkeypatch.setenv("SALESOPS_TRAINING__PROMOTE_MARGIN", "0.99")
+    refused = cli("train", "submit", "--epochs", "2", "--json")
+    assert refused.exit_code == 1
+    assert not refused.json()["promoted"] and "margin" in refused.json()["reason"]
+    assert "stays challenger" in refused.stderr
+    aliases = {row["version"]: row["aliases"] for row in cli("models", "list", "--json").json()}
+    assert aliases == {"1": ["champion"], "2": ["challenger"]}
+
+    # An operator promotes v2; rollback gives the champion back to v1.
+    assert cli("models", "promote", "2").exit_code == 0
+    assert registry.champion_version("salesops-demand") == "2"
+    rolled = cli("models", "rollback", "--json")
+    assert rolled.exit_code == 0 and rolled.json() == {"from": "2", "champion": "1"}
+    assert registry.champion_version("salesops-demand") == "1"
+    assert cli("models", "rollback").exit_code == 1  # no earlier champion than v1
+
+
+def test_training_set_is_split_by_time(cli, workspace, monkeypatch):
+    from salesops.config import load_settings
+    from salesops.features.schema import YEAR_FEATURES
+    from salesops.training.dataset import VALIDATION_WEEKS, load_training_set
+
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+    monkeypatch.setenv("SALESOPS_TRAINING__HOLDOUT_WEEKS", "8")
+    training_set = load_training_set(load_settings())
+    train, holdout = training_set.train, training_set.holdout
+    # every holdout week comes after every training week; 8 weeks of every series
+    assert train["event_timestamp"].max() < holdout["event_timestamp"].min()
+    assert holdout["event_timestamp"].nunique() == 8 and len(holdout) == 8 * 12
+    arrays = training_set.arrays()
+    assert len(arrays["val"]) == VALIDATION_WEEKS * 12
+    assert len(arrays["train"]) + len(arrays["val"]) == len(train)
+    # default history_weeks: the first year is trained on, without the year features
+    assert train["event_timestamp"].nunique() == 90 - 8 - 8
+    assert not set(YEAR_FEATURES) & set(training_set.features)
+
+    monkeypatch.setenv("SALESOPS_TRAINING__HISTORY_WEEKS", "56")
+    with_year = load_training_set(load_settings())
+    assert set(YEAR_FEATURES) <= set(with_year.features)
+    assert with_year.train["event_timestamp"].nunique() == 90 - 56 - 8
+    assert not with_year.frame[with_year.features].isna().any().any()

@@ -27,6 +27,7 @@ def submit(
     force_promote: bool = typer.Option(False, "--force-promote", help="Promote past the gate."),
 ) -> None:
     """Build the training set from Feast, train, log to MLflow, register, gate."""
+    from salesops.training.progress import progress_mode
     from salesops.training.submit import submit as run_submit
 
     state = state_of(ctx)
@@ -35,7 +36,8 @@ def submit(
         raise UsageError("--nodes must be at least 1")
     state.output.step(f"training on {settings.training.nodes} process(es), "
                       f"{settings.training.epochs} epochs")
-    _render(state, run_submit(settings, _mode(no_promote, force_promote)))
+    progress = progress_mode(state.output.quiet)
+    _render(state, run_submit(settings, _mode(no_promote, force_promote), progress))
 
 
 @app.command("run")
@@ -49,7 +51,10 @@ def run(
     from salesops.training.worker import run_worker
 
     state = state_of(ctx)
-    summary = run_worker(settings_payload(state.settings()), _mode(no_promote, force_promote))
+    # a pod's log is a file: plain lines, whatever the terminal
+    progress = "off" if state.output.quiet else "lines"
+    summary = run_worker(settings_payload(state.settings()), _mode(no_promote, force_promote),
+                         progress)
     if summary is not None:
         _render(state, summary)
 

@@ -26,6 +26,9 @@ HOLIDAYS = ("super_bowl", "labor_day", "thanksgiving", "christmas")
 #: distances are capped so that the columns stay small ints and the far tail (which carries
 #: no signal: every week is at most ~6 months from some holiday anyway) stays bounded.
 MAX_WEEKS = 52
+#: holiday offsets are clipped to this many weeks either side: a holiday further away than
+#: two months has no effect of its own on a week's demand
+MAX_OFFSET_WEEKS = 8
 #: the first year the Super Bowl moved to the second Sunday of February.
 SUPER_BOWL_LATE_FROM = 2022
 
@@ -124,6 +127,35 @@ def holiday_calendar(weeks: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
             "weeks_since_holiday": np.minimum(weeks_since, MAX_WEEKS).astype("int16"),
         },
     ).set_axis(index)
+
+
+def holiday_offsets(weeks: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
+    """Signed weeks from the nearest week of each holiday, one column per holiday.
+
+    0 on the week that contains the holiday, -2 two weeks before it, 1 the week after;
+    clipped to ±MAX_OFFSET_WEEKS. Unlike `weeks_to_holiday`, it says *which* holiday is near:
+    Thanksgiving and the Super Bowl move different departments. Columns are named
+    ``<holiday>_week_offset`` (``int64``); the index is the input's, as in `holiday_calendar`.
+    """
+    index = weeks.index if isinstance(weeks, pd.Series) else pd.RangeIndex(len(weeks))
+    dates = pd.DatetimeIndex(weeks)
+    dates = dates.tz_localize("UTC") if dates.tz is None else dates.tz_convert("UTC")
+    if dates.hasnans:
+        raise ValueError("holiday_offsets: weeks contain missing dates (NaT)")
+    days = dates.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64")
+    years = dates.year if len(dates) else pd.Index([1970])
+    table = holiday_dates(int(years.min()) - 1, int(years.max()) + 1)
+    holiday_days = table["date"].dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    columns = {}
+    for name in HOLIDAYS:
+        own = np.sort(holiday_days[table["holiday"].to_numpy() == name].astype("int64"))
+        after = np.clip(np.searchsorted(own, days), 1, len(own) - 1)
+        # The week labelled d covers [d - 6, d]: it lies k weeks after the week holding
+        # holiday h for k = floor((d - h) / 7), negative before it.
+        offsets = np.stack([(days - own[after - 1]) // 7, (days - own[after]) // 7])
+        nearest = np.take_along_axis(offsets, np.abs(offsets).argmin(axis=0)[None], 0)[0]
+        columns[f"{name}_week_offset"] = np.clip(nearest, -MAX_OFFSET_WEEKS, MAX_OFFSET_WEEKS)
+    return pd.DataFrame(columns, index=index, dtype="int64")
 
 
 def _utc(days: np.ndarray) -> pd.DatetimeIndex:

@@ -18,9 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from salesops.data.calendar import holiday_calendar
+from salesops.data.calendar import holiday_calendar, holiday_offsets
 from salesops.data.dataset import SalesDataset
-from salesops.features.schema import LAGS, MIN_HISTORY_WEEKS, TARGET, TIMESTAMP, WINDOWS
+from salesops.features.schema import (
+    LAGS,
+    MIN_HISTORY_WEEKS,
+    TARGET,
+    TIMESTAMP,
+    WINDOWS,
+    YEAR_HISTORY_WEEKS,
+)
 
 STORE_TYPE_CODES = {"A": 0, "B": 1, "C": 2}
 
@@ -58,6 +65,9 @@ def build_features(dataset: SalesDataset) -> FeatureFrames:
 def _dept_weekly(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
     """Lags and shifted windows per series, plus one appended next-week row per series.
 
+    Rows start at MIN_HISTORY_WEEKS of history; the year features (lag 52, 52-week window,
+    year-on-year ratio) are NaN until their longer history exists.
+
     Series are contiguous weekly runs (the loaders guarantee it), sorted by key and week, so
     shifts and windows run over the whole column at once and positions whose window would
     reach into the previous series are masked; far faster than groupby-rolling at 10M rows.
@@ -85,7 +95,7 @@ def _dept_weekly(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
     zero = (past == 0).astype("float64")
     out["sales_zero_share_8"] = masked(zero.rolling(8, min_periods=8).mean(), 8)
     # Year-on-year momentum: the last 4 weeks against the same 4 weeks a year earlier.
-    year_ago = masked(y.shift(53).rolling(4, min_periods=4).mean(), MIN_HISTORY_WEEKS)
+    year_ago = masked(y.shift(53).rolling(4, min_periods=4).mean(), YEAR_HISTORY_WEEKS)
     out["sales_yoy_ratio"] = np.log1p(np.clip(out["sales_mean_4"], 0, None)) - np.log1p(
         np.clip(year_ago, 0, None)
     )
@@ -107,6 +117,9 @@ def _store_weekly(dataset: SalesDataset) -> pd.DataFrame:
     out["is_holiday"] = calendar["is_holiday"].astype("int64").to_numpy()
     out["weeks_to_holiday"] = calendar["weeks_to_holiday"].astype("int64").to_numpy()
     out["weeks_since_holiday"] = calendar["weeks_since_holiday"].astype("int64").to_numpy()
+    offsets = holiday_offsets(features["date"])
+    for column in offsets.columns:
+        out[column] = offsets[column].to_numpy()
     for column in ("temperature", "fuel_price", "cpi", "unemployment"):
         out[column] = features[column].astype("float64")
     markdowns = features[[f"markdown{i}" for i in range(1, 6)]].to_numpy(dtype="float64")

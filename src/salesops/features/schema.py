@@ -5,22 +5,33 @@ TIMESTAMP = "event_timestamp"
 TARGET = "weekly_sales"
 LAGS = (1, 2, 4, 8, 52)
 WINDOWS = (4, 8, 52)
-#: Feature rows start once this many weeks of history exist: the year-on-year ratio compares
-#: the last 4 weeks with weeks t-56..t-53, the longest reach of any feature.
-MIN_HISTORY_WEEKS = 56
+#: Feature rows start once this many weeks of history exist: the short lags and windows (up
+#: to 8 weeks) are complete from there. The year features below stay null until their own
+#: history exists, so a two-year data set still trains on its first year (holidays included).
+MIN_HISTORY_WEEKS = 8
+#: weeks of history the year features need: the year-on-year ratio compares the last 4 weeks
+#: with weeks t-56..t-53, the longest reach of any feature.
+YEAR_HISTORY_WEEKS = 56
+#: holiday weeks are named in `data.calendar.HOLIDAYS`; repeated here to keep this module light
+HOLIDAY_NAMES = ("super_bowl", "labor_day", "thanksgiving", "christmas")
 
 DEPT_FEATURES = (
     [f"sales_lag_{lag}" for lag in LAGS]
     + [f"sales_{stat}_{w}" for w in WINDOWS for stat in ("mean", "std")]
     + ["sales_zero_share_8", "sales_yoy_ratio"]
 )
+#: null in the rows of a series' first year (see YEAR_HISTORY_WEEKS); never null online once
+#: a series has that much history
+YEAR_FEATURES = ["sales_lag_52", "sales_mean_52", "sales_std_52", "sales_yoy_ratio"]
+#: signed weeks from the nearest week of each holiday (-2: two weeks before), clipped
+HOLIDAY_OFFSET_FEATURES = [f"{name}_week_offset" for name in HOLIDAY_NAMES]
 STORE_INT_FEATURES = [
     "week_of_year", "month", "quarter", "is_holiday", "weeks_to_holiday",
-    "weeks_since_holiday", "has_markdown", "store_type", "store_size",
+    "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES, "has_markdown", "store_type", "store_size",
 ]
 STORE_FEATURES = [
     "week_of_year", "month", "quarter", "week_sin", "week_cos",
-    "is_holiday", "weeks_to_holiday", "weeks_since_holiday",
+    "is_holiday", "weeks_to_holiday", "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES,
     "temperature", "fuel_price", "markdown_total", "has_markdown", "cpi", "unemployment",
     "store_type", "store_size",
 ]

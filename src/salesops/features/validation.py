@@ -11,15 +11,24 @@ import pandera.pandas as pa
 
 from salesops.errors import DataError
 from salesops.features.engineering import FeatureFrames
-from salesops.features.schema import DEPT_FEATURES, STORE_FEATURES, TARGET, TIMESTAMP
+from salesops.data.calendar import MAX_OFFSET_WEEKS
+from salesops.features.schema import (
+    DEPT_FEATURES,
+    HOLIDAY_OFFSET_FEATURES,
+    MIN_HISTORY_WEEKS,
+    STORE_FEATURES,
+    TARGET,
+    TIMESTAMP,
+    YEAR_FEATURES,
+)
 
 _KEY = pa.Column("int64", pa.Check.ge(1))
 _TS = pa.Column("datetime64[us, UTC]")
 _NONNEG = pa.Check.ge(0)
 
 
-def _float(*checks: pa.Check) -> pa.Column:
-    return pa.Column("float64", list(checks), nullable=False)
+def _float(*checks: pa.Check, nullable: bool = False) -> pa.Column:
+    return pa.Column("float64", list(checks), nullable=nullable)
 
 
 def _int(low: int, high: int) -> pa.Column:
@@ -30,7 +39,9 @@ def _dept_schema() -> pa.DataFrameSchema:
     columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS}
     for name in DEPT_FEATURES:
         nonneg = name.startswith(("sales_lag", "sales_mean", "sales_std"))
-        columns[name] = _float(_NONNEG) if nonneg else _float()
+        # the year features are null until a series has a year of history
+        nullable = name in YEAR_FEATURES
+        columns[name] = _float(_NONNEG, nullable=nullable) if nonneg else _float(nullable=nullable)
     columns["sales_zero_share_8"] = _float(pa.Check.in_range(0, 1))
     return pa.DataFrameSchema(columns, strict=True, unique=["store", "dept", TIMESTAMP])
 
@@ -41,6 +52,7 @@ def _store_schema() -> pa.DataFrameSchema:
         "is_holiday": (0, 1), "has_markdown": (0, 1), "store_type": (0, 2),
         "weeks_to_holiday": (0, 52), "weeks_since_holiday": (0, 52),
         "store_size": (1, 10_000_000),
+        **{name: (-MAX_OFFSET_WEEKS, MAX_OFFSET_WEEKS) for name in HOLIDAY_OFFSET_FEATURES},
     }
     columns = {"store": _KEY, TIMESTAMP: _TS}
     for name in STORE_FEATURES:
@@ -70,7 +82,8 @@ def validate(frames: FeatureFrames) -> None:
     problems: list[str] = []
     for name, frame in frames.frames().items():
         if frame.empty:
-            problems.append(f"{name}: no rows (too little history? features need 56 weeks)")
+            problems.append(f"{name}: no rows (too little history? features need "
+                            f"{MIN_HISTORY_WEEKS} weeks)")
             continue
         try:
             SCHEMAS[name]().validate(frame, lazy=True)

@@ -3,6 +3,11 @@
 The entity frame is the full (store, dept, week) grid of known weeks (the keys of the
 `sales_target` view); Feast joins, for each row, the feature values known at that week.
 The split is by time: the last `holdout_weeks` weeks are the holdout, never a random split.
+
+Rows need `training.history_weeks` weeks of history. At the default (8), every week is
+trained on, and the year features (lag 52, the 52-week window, the year-on-year ratio) are
+left out of the model, because each series' first year lacks them; at 56 or more they are
+used and the first year is dropped. The model's feature list records which.
 """
 
 from __future__ import annotations
@@ -14,16 +19,28 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError
-from salesops.features.schema import MODEL_FEATURES, TARGET, TIMESTAMP
+from salesops.features.schema import (
+    MIN_HISTORY_WEEKS,
+    MODEL_FEATURES,
+    TARGET,
+    TIMESTAMP,
+    YEAR_FEATURES,
+    YEAR_HISTORY_WEEKS,
+)
+from salesops.training.inputs import model_inputs
 from salesops.workspace import Workspace
 
 KEYS = ["store", "dept", TIMESTAMP]
 #: early stopping watches the last weeks before the holdout, never the holdout itself,
 #: so the holdout metrics that the promotion gate reads stay unbiased
 VALIDATION_WEEKS = 4
-#: features in sales units, log-scaled by the model's Scalers
-SALES_UNIT_FEATURES = [f for f in MODEL_FEATURES if f.startswith(("sales_lag", "sales_mean",
-                                                                  "sales_std"))]
+
+
+def model_features(history_weeks: int) -> list[str]:
+    """The feature columns a model trained on rows with `history_weeks` of history uses."""
+    if history_weeks >= YEAR_HISTORY_WEEKS:
+        return list(MODEL_FEATURES)
+    return [f for f in MODEL_FEATURES if f not in YEAR_FEATURES]
 
 
 @dataclass
@@ -31,15 +48,8 @@ class TrainingSet:
     frame: pd.DataFrame  # KEYS + MODEL_FEATURES + TARGET, sorted by week
     holdout_start: pd.Timestamp
     fingerprint: str
+    features: list[str]  # what the model reads (see the module docstring)
     feature_service: str = "training_features"
-
-    @property
-    def features(self) -> list[str]:
-        return list(MODEL_FEATURES)
-
-    @property
-    def log_columns(self) -> tuple[int, ...]:
-        return tuple(self.features.index(f) for f in SALES_UNIT_FEATURES)
 
     @property
     def train(self) -> pd.DataFrame:
@@ -53,13 +63,12 @@ class TrainingSet:
     def arrays(self) -> dict[str, np.ndarray]:
         train = self.train
         weeks = np.sort(train[TIMESTAMP].unique())
-        fit = train[TIMESTAMP] < weeks[-VALIDATION_WEEKS]
+        fit = (train[TIMESTAMP] < weeks[-VALIDATION_WEEKS]).to_numpy()
+        inputs = model_inputs(train, self.features)
+        y = train[TARGET].to_numpy(np.float64)
         return {
-            "X_train": train.loc[fit, self.features].to_numpy(np.float32),
-            "y_train": train.loc[fit, TARGET].to_numpy(np.float64),
-            "X_val": train.loc[~fit, self.features].to_numpy(np.float32),
-            "y_val": train.loc[~fit, TARGET].to_numpy(np.float64),
-            "log_columns": self.log_columns,
+            "train": inputs.take(fit), "y_train": y[fit],
+            "val": inputs.take(~fit), "y_val": y[~fit],
         }
 
 
@@ -72,13 +81,18 @@ def load_training_set(settings: Settings) -> TrainingSet:
         raise PreconditionError("no features to train on",
                                 hint="run `salesops features build` first")
     store = feast_ops.open_store(workspace)
-    keys = pd.read_parquet(workspace.offline_data / "sales_target.parquet", columns=KEYS)
+    history_weeks = settings.training.history_weeks
+    keys = _keys_with_history(
+        pd.read_parquet(workspace.offline_data / "sales_target.parquet", columns=KEYS),
+        history_weeks)
     with feast_ops.quiet_feast(workspace):
         service = store.get_feature_service("training_features")
         frame = store.get_historical_features(entity_df=keys, features=service).to_df()
+    features = model_features(history_weeks)
     frame = frame[KEYS + list(MODEL_FEATURES) + [TARGET]]
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
-    missing = frame.columns[frame.isna().any()].tolist()
+    used = frame[features + [TARGET]]
+    missing = used.columns[used.isna().any()].tolist()
     if missing:
         raise DataError(f"training set has missing values in {', '.join(missing[:5])}",
                         hint="rebuild with `salesops features build`")
@@ -89,4 +103,14 @@ def load_training_set(settings: Settings) -> TrainingSet:
                         f"weeks, {VALIDATION_WEEKS} validation weeks and at least 8 to train on",
                         hint="build with more --weeks or lower training.holdout_weeks")
     return TrainingSet(frame=frame, holdout_start=pd.Timestamp(weeks[-holdout_weeks]),
-                       fingerprint=manifest["fingerprint"])
+                       fingerprint=manifest["fingerprint"], features=features)
+
+
+def _keys_with_history(keys: pd.DataFrame, history_weeks: int) -> pd.DataFrame:
+    """The (store, dept, week) keys whose series has `history_weeks` weeks before the week.
+
+    A series' first target row is MIN_HISTORY_WEEKS into its sales (features start there).
+    """
+    first = keys.groupby(["store", "dept"])[TIMESTAMP].transform("min")
+    history = (keys[TIMESTAMP] - first) // pd.Timedelta(weeks=1) + MIN_HISTORY_WEEKS
+    return keys[history >= history_weeks].reset_index(drop=True)

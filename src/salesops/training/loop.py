@@ -1,9 +1,12 @@
 """The training loop: one function that runs alone or as one rank of DistributedDataParallel.
 
-Loss: Huber (delta 1) on the standardized log1p target. Intermittent departments have
-zero-sales weeks that sit several standard deviations below their usual log level; squared
-error would let those few rows dominate the gradient, while Huber weighs them linearly and
-pulls the fit towards the conditional median, the quantity WAPE and MAPE reward.
+Loss: absolute error on the standardized log1p target, each row weighted by its series'
+recent sales level (`sales_mean_4 + 1`, normalized to mean 1 over the training rows). An
+error of e in log space is a relative miss of about e, so weighting by the level makes the
+loss an absolute-dollar miss: the quantity WAPE sums, and what the promotion gate ranks by.
+Absolute rather than squared error pulls the fit towards the conditional median and lets
+the zero-sales weeks of intermittent departments (far below their usual log level) count
+linearly instead of dominating the gradient.
 
 Batch size is global: each of N ranks takes `batch_size // N` rows per step, so the number of
 optimizer steps, and with it the LR schedule and the result, does not depend on `--nodes`.
@@ -15,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from salesops.errors import DataError
 from salesops.training.distributed import DistInfo, all_agree_to_stop
+from salesops.training.inputs import ModelInputs
 from salesops.training.model import DemandMLP, Scalers
 
 #: rows per forward pass when computing the validation loss (no gradients, so big is cheap)
@@ -37,12 +41,18 @@ EVAL_BATCH = 65536
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 512
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     hidden_sizes: tuple[int, ...] = (256, 128, 64)
     dropout: float = 0.1
     patience: int = 4
     seed: int = 0
+
+    @classmethod
+    def from_section(cls, section) -> TrainConfig:
+        """The loop's settings from the config's `training` section (same field names)."""
+        values = {f.name: getattr(section, f.name) for f in fields(cls)}
+        return cls(**{**values, "hidden_sizes": tuple(values["hidden_sizes"])})
 
 
 @dataclass
@@ -55,9 +65,9 @@ class TrainResult:
 
 
 def train(
-    X_train: np.ndarray,
+    train_inputs: ModelInputs,
     y_train: np.ndarray,
-    X_val: np.ndarray,
+    val_inputs: ModelInputs,
     y_val: np.ndarray,
     scalers: Scalers,
     config: TrainConfig,
@@ -65,18 +75,23 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train a DemandMLP; y in real units. Every rank calls this with the same full arrays."""
-    _check_inputs(X_train, y_train, X_val, y_val, scalers)
+    _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers)
     device = info.device
-    X = torch.from_numpy(scalers.encode_x(X_train)).to(device)
-    y = torch.from_numpy(scalers.encode_y(y_train)).to(device)
+    X, ids, base, y, weight = _tensors(train_inputs, y_train, scalers, device)
+    # The level weights are normalized over all training rows, before any sharding, so
+    # every rank weighs a row the same way.
+    weight = weight / weight.mean()
     # Each rank scores its own slice of the validation set; the sums are all-reduced.
-    X_v = torch.from_numpy(scalers.encode_x(X_val[info.rank :: info.world_size])).to(device)
-    y_v = torch.from_numpy(scalers.encode_y(y_val[info.rank :: info.world_size])).to(device)
+    val = _tensors(val_inputs.take(slice(info.rank, None, info.world_size)),
+                   y_val[info.rank :: info.world_size], scalers, device)
+    val_weight_mean = float(_level_weight(val_inputs.level).mean())
+    val = (*val[:4], val[4] / val_weight_mean)
 
     # Same seed on every rank: identical initial weights (DDP would broadcast rank 0's
     # anyway, but single-process runs are then reproducible too).
     torch.manual_seed(config.seed)
-    module = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout).to(device)
+    id_sizes = _id_sizes(train_inputs)
+    module = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout, id_sizes).to(device)
     # A different stream per rank afterwards, so ranks do not draw identical dropout masks.
     torch.manual_seed(config.seed + 1_000_003 * info.rank)
     net: nn.Module = module
@@ -104,7 +119,6 @@ def train(
         optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch,
         pct_start=0.1,
     )
-    loss_fn = nn.HuberLoss(delta=1.0)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
@@ -122,8 +136,8 @@ def train(
         for step in range(steps_per_epoch):
             idx = order[step * rank_batch : (step + 1) * rank_batch]
             with autocast:
-                pred = net(X[idx])
-            loss = loss_fn(pred.float(), y[idx])
+                pred = net(X[idx], ids[idx], base[idx])
+            loss = _weighted_l1(pred, y[idx], weight[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -132,7 +146,7 @@ def train(
             total[0] += loss.detach().double() * len(idx)
             total[1] += len(idx)
         train_loss = _sum_over_ranks(total, info)
-        val_loss = _validation_loss(module, X_v, y_v, loss_fn, autocast, info)
+        val_loss = _validation_loss(module, val, autocast, info)
 
         if val_loss < best_loss:
             best_loss, best_epoch, stale = val_loss, epoch, 0
@@ -154,24 +168,51 @@ def train(
 
     # A fresh CPU copy rather than the trained module: that one carries DDP's hooks and may
     # live on a GPU. best_state is None only if every validation loss was NaN.
-    final = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout)
+    final = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout, id_sizes)
     final.load_state_dict(best_state if best_state is not None else _cpu_state(module))
     final.eval()
     return TrainResult(final, history, best_epoch, len(history), stopped_early)
 
 
-def _check_inputs(X_train, y_train, X_val, y_val, scalers: Scalers) -> None:
-    if len(X_train) < 2 or len(X_train) != len(y_train):
-        raise DataError(f"training needs >= 2 rows with one target each; got {len(X_train)} "
-                        f"feature rows and {len(y_train)} targets")
-    if len(X_val) < 1 or len(X_val) != len(y_val):
-        raise DataError(f"validation needs >= 1 row with one target each; got {len(X_val)} "
-                        f"feature rows and {len(y_val)} targets")
+def _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers: Scalers) -> None:
+    if len(train_inputs) < 2 or len(train_inputs) != len(y_train):
+        raise DataError(f"training needs >= 2 rows with one target each; got "
+                        f"{len(train_inputs)} feature rows and {len(y_train)} targets")
+    if len(val_inputs) < 1 or len(val_inputs) != len(y_val):
+        raise DataError(f"validation needs >= 1 row with one target each; got "
+                        f"{len(val_inputs)} feature rows and {len(y_val)} targets")
     n_features = len(scalers.feature_mean)
-    for name, X in (("X_train", X_train), ("X_val", X_val)):
-        if np.ndim(X) != 2 or np.shape(X)[1] != n_features:
-            raise DataError(f"{name} has shape {np.shape(X)}; the scalers expect "
-                            f"{n_features} feature columns")
+    for name, inputs in (("training", train_inputs), ("validation", val_inputs)):
+        if np.ndim(inputs.x) != 2 or np.shape(inputs.x)[1] != n_features:
+            raise DataError(f"{name} inputs have shape {np.shape(inputs.x)}; the scalers "
+                            f"expect {n_features} feature columns")
+
+
+def _level_weight(level: np.ndarray) -> np.ndarray:
+    """A row's loss weight: its series' recent sales level in dollars, plus one."""
+    return np.expm1(np.asarray(level, dtype=np.float64)) + 1.0
+
+
+def _tensors(inputs: ModelInputs, y: np.ndarray, scalers: Scalers, device) -> tuple:
+    """(x, ids, base, target, weight) on the device; the weight is not yet normalized."""
+    return (
+        torch.from_numpy(scalers.encode_x(inputs.x)).to(device),
+        torch.from_numpy(np.ascontiguousarray(inputs.ids)).to(device),
+        torch.from_numpy(scalers.encode_level(inputs.level)).to(device),
+        torch.from_numpy(scalers.encode_y(y)).to(device),
+        torch.from_numpy(_level_weight(inputs.level).astype(np.float32)).to(device),
+    )
+
+
+def _id_sizes(inputs: ModelInputs) -> tuple[int, int]:
+    """Embedding rows for the ids seen in training: ids are >= 1, row 0 is "unknown"."""
+    if len(inputs) == 0:
+        return (1, 1)
+    return tuple(int(v) + 1 for v in np.maximum(inputs.ids.max(axis=0), 0))
+
+
+def _weighted_l1(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    return ((pred.float() - target).abs() * weight).mean()
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
@@ -192,17 +233,18 @@ def _sum_over_ranks(total: Tensor, info: DistInfo) -> float:
     return float(total[0] / total[1]) if float(total[1]) > 0 else math.nan
 
 
-def _validation_loss(module, X_v: Tensor, y_v: Tensor, loss_fn, autocast, info) -> float:
+def _validation_loss(module, val: tuple, autocast, info) -> float:
     # The bare module, not the DDP wrapper: evaluation needs no gradient sync, and DDP's
     # forward would broadcast buffers as a collective.
+    X_v, ids_v, base_v, y_v, w_v = val
     module.eval()
     total = torch.zeros(2, dtype=torch.float64, device=X_v.device)
     with torch.inference_mode():
         for start in range(0, len(X_v), EVAL_BATCH):
-            xb, yb = X_v[start : start + EVAL_BATCH], y_v[start : start + EVAL_BATCH]
+            rows = slice(start, start + EVAL_BATCH)
             with autocast:
-                pred = module(xb)
-            # Huber's mean times rows gives the sum, so chunks and ranks combine exactly.
-            total[0] += loss_fn(pred.float(), yb).double() * len(yb)
-            total[1] += len(yb)
+                pred = module(X_v[rows], ids_v[rows], base_v[rows])
+            # the mean times rows gives the sum, so chunks and ranks combine exactly
+            total[0] += _weighted_l1(pred, y_v[rows], w_v[rows]).double() * len(y_v[rows])
+            total[1] += len(y_v[rows])
     return _sum_over_ranks(total, info)

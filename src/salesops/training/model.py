@@ -2,6 +2,7 @@
 
 The target is `log1p(sales)`, standardized: sales span four orders of magnitude across
 departments, and in log space a 10 % miss costs the same for a small and a large department.
+The network adds its output to the standardized recent sales level (see `training.inputs`).
 The scalers are part of the model artifact, so they serialize to plain JSON.
 """
 
@@ -15,21 +16,36 @@ import torch
 from torch import Tensor, nn
 
 from salesops.errors import DataError
+from salesops.training.inputs import ModelInputs
 
 #: Constant columns (e.g. a store type when only one type is present) have std 0; this floor
 #: keeps them at 0 after encoding instead of producing NaN.
 STD_FLOOR = 1e-6
 
 
-class DemandMLP(nn.Module):
-    """Linear -> BatchNorm1d -> ReLU -> Dropout per hidden layer, then one linear output."""
+#: embedding widths of the entity ids: departments differ more than stores in how they react
+STORE_EMBEDDING, DEPT_EMBEDDING = 4, 8
 
-    def __init__(self, n_features: int, hidden_sizes: Sequence[int], dropout: float) -> None:
+
+class DemandMLP(nn.Module):
+    """Linear -> BatchNorm1d -> ReLU -> Dropout per hidden layer, then one linear output.
+
+    The inputs are the standardized derived features (`training.inputs`) and embeddings of
+    the store and dept ids; the output is added to the standardized recent sales level (a
+    skip connection), so the layers learn the correction to it. Ids outside the range seen
+    in training share embedding row 0 ("unknown"), which real ids (>= 1) never use.
+    """
+
+    def __init__(self, n_features: int, hidden_sizes: Sequence[int], dropout: float,
+                 id_sizes: Sequence[int] = (1, 1)) -> None:
         super().__init__()
         if n_features < 1 or not hidden_sizes:
             raise ValueError("DemandMLP needs at least one feature and one hidden layer")
+        self.id_sizes = tuple(max(1, int(n)) for n in id_sizes)
+        self.store_embedding = nn.Embedding(self.id_sizes[0], STORE_EMBEDDING)
+        self.dept_embedding = nn.Embedding(self.id_sizes[1], DEPT_EMBEDDING)
         layers: list[nn.Module] = []
-        width = n_features
+        width = n_features + STORE_EMBEDDING + DEPT_EMBEDDING
         for size in hidden_sizes:
             # BatchNorm makes the bias of the preceding Linear redundant.
             layers += [
@@ -45,8 +61,14 @@ class DemandMLP(nn.Module):
         self.hidden_sizes = tuple(int(s) for s in hidden_sizes)
         self.dropout = float(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+    def forward(self, x: Tensor, ids: Tensor, base: Tensor) -> Tensor:
+        store = self._known(ids[:, 0], 0)
+        dept = self._known(ids[:, 1], 1)
+        inputs = torch.cat([x, self.store_embedding(store), self.dept_embedding(dept)], dim=1)
+        return self.net(inputs).squeeze(-1) + base
+
+    def _known(self, ids: Tensor, column: int) -> Tensor:
+        return torch.where((ids >= 1) & (ids < self.id_sizes[column]), ids, 0)
 
 
 @dataclass
@@ -57,14 +79,10 @@ class Scalers:
     feature_std: np.ndarray
     target_mean: float
     target_std: float
-    #: columns in sales units (lags, window means and stds): log1p before standardizing, so
-    #: the network sees them on the target's scale; raw, a 100k-dollar department would
-    #: squash every small one into the same standardized value.
-    log_columns: tuple[int, ...] = ()
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, log_columns: tuple[int, ...] = ()) -> Scalers:
-        X = _log_columns(np.asarray(X, dtype=np.float64), tuple(log_columns))
+    def fit(cls, X: np.ndarray, y: np.ndarray) -> Scalers:
+        X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) == 0:
             raise DataError(f"Scalers.fit: expected a non-empty 2-D feature matrix, got {X.shape}")
         bad = np.flatnonzero(~np.isfinite(X).all(axis=0))
@@ -78,19 +96,23 @@ class Scalers:
             feature_std=np.maximum(X.std(axis=0), STD_FLOOR),
             target_mean=float(log_y.mean()),
             target_std=float(max(log_y.std(), STD_FLOOR)),
-            log_columns=tuple(int(c) for c in log_columns),
         )
 
     def encode_x(self, X: np.ndarray) -> np.ndarray:
         # float32 throughout: the model runs in float32 and a float64 copy of a 10M-row
         # matrix would double peak memory for nothing.
-        X = _log_columns(np.asarray(X, dtype=np.float32), self.log_columns)
+        X = np.asarray(X, dtype=np.float32)
         mean = self.feature_mean.astype(np.float32)
         std = self.feature_std.astype(np.float32)
         return (X - mean) / std
 
     def encode_y(self, y: np.ndarray) -> np.ndarray:
         return ((_log_target(y) - self.target_mean) / self.target_std).astype(np.float32)
+
+    def encode_level(self, level: np.ndarray) -> np.ndarray:
+        """A log1p sales level on the target's standardized scale (the skip input)."""
+        return ((np.asarray(level, dtype=np.float64) - self.target_mean)
+                / self.target_std).astype(np.float32)
 
     def decode_y(self, z: np.ndarray) -> np.ndarray:
         log_y = np.asarray(z, dtype=np.float64) * self.target_std + self.target_mean
@@ -102,7 +124,6 @@ class Scalers:
             "feature_std": [float(v) for v in self.feature_std],
             "target_mean": float(self.target_mean),
             "target_std": float(self.target_std),
-            "log_columns": list(self.log_columns),
         }
 
     @classmethod
@@ -112,16 +133,7 @@ class Scalers:
             feature_std=np.asarray(data["feature_std"], dtype=np.float64),
             target_mean=float(data["target_mean"]),
             target_std=float(data["target_std"]),
-            log_columns=tuple(data.get("log_columns", ())),
         )
-
-
-def _log_columns(X: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
-    if not columns or X.ndim != 2:
-        return X
-    X = X.copy()
-    X[:, columns] = np.log1p(np.maximum(X[:, columns], 0))
-    return X
 
 
 def _log_target(y: np.ndarray) -> np.ndarray:
@@ -131,10 +143,11 @@ def _log_target(y: np.ndarray) -> np.ndarray:
 
 
 def predict(
-    model: DemandMLP, scalers: Scalers, X: np.ndarray, batch_size: int = 65536
+    model: DemandMLP, scalers: Scalers, inputs: ModelInputs, batch_size: int = 65536
 ) -> np.ndarray:
-    """Sales forecasts in real units (>= 0) for the rows of `X`, one per row."""
-    encoded = scalers.encode_x(X)
+    """Sales forecasts in real units (>= 0), one per row of `inputs`."""
+    encoded = scalers.encode_x(inputs.x)
+    base = scalers.encode_level(inputs.level)
     device = next(model.parameters()).device
     was_training = model.training
     # eval mode: BatchNorm uses its running statistics and dropout is off, so a row's
@@ -144,8 +157,12 @@ def predict(
     try:
         with torch.inference_mode():
             for start in range(0, len(encoded), batch_size):
-                chunk = torch.from_numpy(encoded[start : start + batch_size]).to(device)
-                outputs.append(model(chunk).float().cpu().numpy())
+                rows = slice(start, start + batch_size)
+                outputs.append(model(
+                    torch.from_numpy(encoded[rows]).to(device),
+                    torch.from_numpy(inputs.ids[rows]).to(device),
+                    torch.from_numpy(base[rows]).to(device),
+                ).float().cpu().numpy())
     finally:
         model.train(was_training)
     z = np.concatenate(outputs) if outputs else np.empty(0, dtype=np.float32)

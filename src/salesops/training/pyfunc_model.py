@@ -1,8 +1,11 @@
 """The model as MLflow stores it: a pyfunc that takes feature rows and returns sales.
 
-Scalers, the feature list and the network's shape travel as artifacts inside the logged
-model, so `mlflow.pyfunc.load_model("models:/<name>@champion").predict(features_df)` gives
-sales in real units with nothing else installed but salesops.
+Input: one row per (store, dept, week) with the entity ids `store` and `dept` and the
+feature columns the model was trained on (`model_input_columns`; the signature lists them,
+extra columns are ignored). Output: sales in real units. Scalers, the feature list and the
+network's shape travel as artifacts inside the logged model, so
+`mlflow.pyfunc.load_model("models:/<name>@champion").predict(features_df)` needs nothing
+else installed but salesops.
 """
 
 from __future__ import annotations
@@ -15,6 +18,16 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from salesops.training.inputs import ID_COLUMNS
+
+#: what `log_model(python_model=...)` gets: MLflow's "models from code" file for this class
+ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
+
+
+def model_input_columns(features: list[str]) -> list[str]:
+    """The columns the logged model reads: the entity ids, then its features."""
+    return [*ID_COLUMNS, *features]
+
 
 class DemandForecaster(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
@@ -25,21 +38,20 @@ class DemandForecaster(mlflow.pyfunc.PythonModel):
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         self.features: list[str] = spec["features"]
         self.scalers = Scalers.from_dict(spec["scalers"])
-        self.model = DemandMLP(len(self.features), spec["hidden_sizes"], spec["dropout"])
+        self.model = DemandMLP(spec["inputs"], spec["hidden_sizes"], spec["dropout"],
+                               spec["id_sizes"])
         self.model.load_state_dict(torch.load(context.artifacts["weights"], weights_only=True))
         self.model.eval()
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
+    def predict(self, context, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> np.ndarray:
+        from salesops.training.inputs import model_inputs
         from salesops.training.model import predict
 
-        missing = [name for name in self.features if name not in model_input.columns]
-        if missing:
-            raise ValueError(f"missing feature columns: {', '.join(missing)}")
-        X = model_input[self.features].to_numpy(dtype=np.float32)
-        return predict(self.model, self.scalers, X)
+        return predict(self.model, self.scalers, model_inputs(model_input, self.features))
 
 
-def write_artifacts(folder: Path, model, scalers, features: list[str], hidden_sizes, dropout) -> dict:
+def write_artifacts(folder: Path, model, scalers, features: list[str]) -> dict:
     """Save weights and spec for `mlflow.pyfunc.log_model(artifacts=...)`."""
     import torch
 
@@ -47,6 +59,9 @@ def write_artifacts(folder: Path, model, scalers, features: list[str], hidden_si
     weights = folder / "weights.pt"
     torch.save(model.state_dict(), weights)
     spec = folder / "spec.json"
-    spec.write_text(json.dumps({"features": features, "scalers": scalers.to_dict(),
-                                "hidden_sizes": list(hidden_sizes), "dropout": dropout}))
+    spec.write_text(json.dumps({
+        "features": list(features), "scalers": scalers.to_dict(), "inputs": model.n_features,
+        "hidden_sizes": list(model.hidden_sizes), "dropout": model.dropout,
+        "id_sizes": list(model.id_sizes),
+    }))
     return {"weights": str(weights), "spec": str(spec)}

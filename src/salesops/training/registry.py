@@ -59,7 +59,7 @@ def champion_version(name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client().get_model_version_by_alias(name, CHAMPION).version
+        return str(client().get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 

@@ -7,7 +7,7 @@ from salesops.errors import CheckFailed, NotBuiltYet, PreconditionError
 from salesops.workspace import Workspace
 
 
-def submit(settings: Settings, promote_mode: str = "auto") -> dict:
+def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines") -> dict:
     if settings.backend.kind == "kubernetes":
         raise NotBuiltYet("train submit (backend.kind = kubernetes)", 6)
     workspace = Workspace(settings.workspace)
@@ -19,7 +19,7 @@ def submit(settings: Settings, promote_mode: str = "auto") -> dict:
 
     try:
         return launch_local(settings.training.nodes, run_worker,
-                            (settings_payload(settings), promote_mode))
+                            (settings_payload(settings), promote_mode, progress))
     except RuntimeError as exc:
         raise CheckFailed(f"training failed: {exc}") from None
 

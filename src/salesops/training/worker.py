@@ -9,6 +9,7 @@ so a failed or interrupted run never changes it.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import multiprocessing
 import os
@@ -24,15 +25,22 @@ from typing import Any
 from salesops import __version__
 from salesops.config import Settings
 
-# MLflow's artifact upload bars would interleave with the epoch lines on stderr
+# MLflow's artifact upload bars would interleave with the epoch lines on stderr, and its
+# INFO lines (database migrations, signature checks) are noise in a training log
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
-def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto") -> dict | None:
-    """Entry point of each rank. Returns the run summary on rank 0, None elsewhere."""
+def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
+               progress: str = "lines") -> dict | None:
+    """Entry point of each rank. Returns the run summary on rank 0, None elsewhere.
+
+    `progress` is a `training.progress` mode: "bar", "lines" or "off".
+    """
     from salesops.training.distributed import broadcast_from_main, init_from_env, shutdown
     from salesops.training.loop import TrainConfig, train
     from salesops.training.model import Scalers
+    from salesops.training.progress import epoch_progress
 
     settings = Settings(**settings_data)
     info = init_from_env()
@@ -43,15 +51,12 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto") -> dic
 
             training_set = load_training_set(settings)
         arrays = broadcast_from_main(info, training_set.arrays() if training_set else None)
-        scalers = Scalers.fit(arrays["X_train"], arrays["y_train"], arrays["log_columns"])
-        cfg = settings.training
-        config = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
-                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                             hidden_sizes=tuple(cfg.hidden_sizes), dropout=cfg.dropout,
-                             patience=cfg.patience, seed=cfg.seed)
+        scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
+        config = TrainConfig.from_section(settings.training)
         started = time.perf_counter()
-        result = train(arrays["X_train"], arrays["y_train"], arrays["X_val"], arrays["y_val"],
-                       scalers, config, info, on_epoch=_print_epoch(cfg.epochs))
+        with epoch_progress(progress if info.is_main else "off", config.epochs) as on_epoch:
+            result = train(arrays["train"], arrays["y_train"], arrays["val"], arrays["y_val"],
+                           scalers, config, info, on_epoch=on_epoch)
         if not info.is_main:
             return None
         with _quiet_mlflow():
@@ -75,31 +80,22 @@ def _quiet_mlflow():
         yield
 
 
-def _print_epoch(epochs: int):
-    def report(entry: dict) -> None:
-        print(f"epoch {entry['epoch']:>3}/{epochs}  train_loss {entry['train_loss']:.4f}  "
-              f"val_loss {entry['val_loss']:.4f}  ({entry['seconds']:.1f}s)",
-              file=sys.stderr, flush=True)
-
-    return report
-
-
 def _finish(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
 
     from salesops.training import registry
+    from salesops.training.inputs import model_inputs
     from salesops.training.metrics import baseline_metrics, best_baseline, metrics_rows
     from salesops.training.metrics import regression_metrics
     from salesops.training.model import predict
-    from salesops.training.pyfunc_model import DemandForecaster, write_artifacts
+    from salesops.training.pyfunc_model import ENTRY_FILE, model_input_columns, write_artifacts
     from salesops.training.tracking import connect
 
     features = training_set.features
     holdout = training_set.holdout
-    X_val = holdout[features].to_numpy("float32")
-    predictions = predict(result.model, scalers, X_val)
+    predictions = predict(result.model, scalers, model_inputs(holdout, features))
     model_metrics = regression_metrics(holdout["weekly_sales"].to_numpy(), predictions)
     baselines = baseline_metrics(holdout)
     best_name, best = best_baseline(baselines)
@@ -110,7 +106,9 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
     champion_wape = None
     if champion is not None:
         champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
-        champion_pred = champion_model.predict(holdout[features])
+        # the champion may read other features than this run (training.history_weeks)
+        champion_columns = champion_model.metadata.get_input_schema().input_names()
+        champion_pred = champion_model.predict(holdout[champion_columns])
         champion_wape = regression_metrics(holdout["weekly_sales"].to_numpy(),
                                            champion_pred)["wape"]
     decision = registry.decide(model_metrics["wape"], (best_name, best["wape"]),
@@ -132,14 +130,17 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
         mlflow.set_tags(_lineage(settings, training_set))
         mlflow.log_figure(_forecast_plot(holdout, predictions), "forecast_vs_actual.png")
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts = write_artifacts(Path(tmp), result.model, scalers, features,
-                                        settings.training.hidden_sizes, settings.training.dropout)
-            example = holdout[features].head(5)
-            info_model = mlflow.pyfunc.log_model(
-                name="model", python_model=DemandForecaster(), artifacts=artifacts,
-                signature=infer_signature(example, predictions[:5]), input_example=example,
-                registered_model_name=name, pip_requirements=[f"salesops=={__version__}"],
-            )
+            artifacts = write_artifacts(Path(tmp), result.model, scalers, features)
+            example = holdout[model_input_columns(features)].head(5)
+            # registry chatter ("Created version ...") is printed to stderr unasked; the
+            # summary below says the same
+            with contextlib.redirect_stderr(io.StringIO()):
+                info_model = mlflow.pyfunc.log_model(
+                    name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
+                    signature=infer_signature(example, predictions[:5]),
+                    input_example=example, registered_model_name=name,
+                    pip_requirements=[f"salesops=={__version__}"],
+                )
         version = str(info_model.registered_model_version)
         registry.client().set_registered_model_alias(name, registry.CHALLENGER, version)
         if decision.promote:

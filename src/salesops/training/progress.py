@@ -1,0 +1,64 @@
+"""Per-epoch progress of a training run: a rich bar on a terminal, plain lines elsewhere.
+
+CI logs and pods get one line per epoch (a bar's carriage returns make a mess of a log
+file); a person at a terminal gets a bar with the latest losses; `-q` gets nothing. The
+mode is decided where the command was typed (`progress_mode`) and handed to the worker
+process, whose stderr is the terminal's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Literal
+
+Mode = Literal["bar", "lines", "off"]
+
+
+def progress_mode(quiet: bool) -> Mode:
+    if quiet:
+        return "off"
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return "bar" if sys.stderr.isatty() and not ci else "lines"
+
+
+@contextmanager
+def epoch_progress(mode: Mode, epochs: int):
+    """Yield the `on_epoch` callback for `training.loop.train`."""
+    if mode == "bar":
+        with _bar(epochs) as report:
+            yield report
+    elif mode == "lines":
+        yield lambda entry: print(
+            f"epoch {entry['epoch']:>3}/{epochs}  {_losses(entry)}  ({entry['seconds']:.1f}s)",
+            file=sys.stderr, flush=True)
+    else:
+        yield lambda entry: None
+
+
+def _losses(entry: dict) -> str:
+    return f"train_loss {entry['train_loss']:.4f}  val_loss {entry['val_loss']:.4f}"
+
+
+@contextmanager
+def _bar(epochs: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeElapsedColumn
+
+    console = Console(stderr=True, force_terminal=True)
+    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[losses]}"))
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("epochs", total=epochs, losses="")
+
+        def report(entry: dict) -> None:
+            progress.update(task, completed=entry["epoch"], losses=_losses(entry))
+
+        yield report
+        # an early stop leaves the bar short of `epochs`: say so instead of a frozen bar
+        done = progress.tasks[0].completed
+        if done < epochs:
+            progress.update(task, total=done)
+            console.print(f"stopped early after {done} of {epochs} epochs")
