@@ -13,11 +13,11 @@ used and the first year is dropped. The model's feature list records which.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError
 from salesops.features.schema import (
     MIN_HISTORY_WEEKS,
@@ -29,6 +29,9 @@ from salesops.features.schema import (
 )
 from salesops.training.inputs import model_inputs
 from salesops.workspace import Workspace
+
+if TYPE_CHECKING:  # the config needs pydantic, which a bare GPU box may lack (benchmarks/)
+    from salesops.config import Settings
 
 KEYS = ["store", "dept", TIMESTAMP]
 #: early stopping watches the last weeks before the holdout, never the holdout itself,
