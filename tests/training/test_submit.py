@@ -13,6 +13,16 @@ def test_train_before_features_build_says_what_to_run(cli, workspace):
     assert "salesops features build" in result.stderr
 
 
+def test_unreachable_tracking_server_fails_before_training(cli, workspace, monkeypatch):
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+    monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", "http://127.0.0.1:9")
+    result = cli("train", "submit", "--epochs", "1")
+    assert result.exit_code == 5
+    assert "http://127.0.0.1:9 does not answer" in result.stderr
+    assert "train_loss" not in result.stderr
+
+
 def test_nodes_zero_is_a_usage_error(cli, workspace):
     assert cli("train", "submit", "--nodes", "0").exit_code == 2
 

@@ -15,7 +15,10 @@ def submit(settings: Settings, promote_mode: str = "auto", progress: str = "line
         raise PreconditionError("no features to train on",
                                 hint="run `salesops infra up` and `salesops features build` first")
     from salesops.training.distributed import launch_local
+    from salesops.training.tracking import check_reachable
     from salesops.training.worker import run_worker
+
+    check_reachable(settings)  # before minutes of training, not after
 
     try:
         return launch_local(settings.training.nodes, run_worker,

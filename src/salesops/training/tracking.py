@@ -14,13 +14,19 @@ def tracking_uri(settings: Settings) -> str:
     return settings.mlflow.tracking_uri or f"sqlite:///{Workspace(settings.workspace).root}/mlflow.db"
 
 
+def check_reachable(settings: Settings) -> None:
+    """Fail fast, before any training, when a tracking server is configured but silent."""
+    uri = tracking_uri(settings)
+    if urlsplit(uri).scheme in ("http", "https"):
+        _check_reachable(uri)
+
+
 def connect(settings: Settings):
     """Point MLflow at the tracking store and return the experiment id (created if needed)."""
     import mlflow
 
+    check_reachable(settings)
     uri = tracking_uri(settings)
-    if urlsplit(uri).scheme in ("http", "https"):
-        _check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(settings.mlflow.experiment)
