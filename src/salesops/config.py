@@ -103,6 +103,7 @@ class ServingSection(Section):
     model_alias: str = "champion"
     max_batch: int = Field(1_000, ge=1)
     ready_timeout_s: float = Field(60.0, gt=0)
+    log_flush_s: float = Field(5.0, gt=0, description="prediction log: seconds between writes")
 
 
 class KubernetesSection(Section):

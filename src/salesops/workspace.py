@@ -56,6 +56,16 @@ class Workspace:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def predictions(self) -> Path:
+        """The model server's prediction log: parquet part files."""
+        return self.root / "predictions"
+
+    @property
+    def server_state(self) -> Path:
+        """The locally deployed model server: pid, url, model version, log."""
+        return self.root / "serve.json"
+
     def exists(self) -> bool:
         return self.marker.is_file()
 
