@@ -1,0 +1,104 @@
+"""The KServe model: (store, dept) keys in, next-week sales forecasts out, V1 and V2.
+
+A request's entities are validated, their feature rows looked up together, scored as one
+batch, logged, and answered with the model version. Anything wrong with the request is a
+kserve `InvalidInput` (HTTP 400) naming the problem; the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+
+from salesops.serving import kserve_import  # noqa: F401  (before any other kserve import)
+from kserve import InferOutput, InferRequest, InferResponse, Model  # noqa: E402
+from kserve.errors import InvalidInput  # noqa: E402
+
+from salesops.config import Settings  # noqa: E402
+from salesops.errors import PreconditionError  # noqa: E402
+from salesops.features.feast_ops import open_store  # noqa: E402
+from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2  # noqa: E402
+from salesops.serving.online import OnlineFeatures  # noqa: E402
+from salesops.serving.prediction_log import PredictionLog  # noqa: E402
+from salesops.serving.scorer import Scorer  # noqa: E402
+from salesops.workspace import Workspace  # noqa: E402
+
+#: rows of real features on which calling the model directly must equal pyfunc.predict
+PROBE_ROWS = 256
+
+
+class DemandPredictor(Model):
+    def __init__(self, settings: Settings, version: str) -> None:
+        super().__init__(settings.mlflow.model_name)
+        self.settings = settings
+        self.version = version
+        self.max_batch = settings.serving.max_batch
+        self.fast_path = False
+
+    def load(self) -> bool:
+        workspace = Workspace(self.settings.workspace)
+        self.scorer = Scorer.load(self.settings, self.version)
+        self.online = OnlineFeatures(open_store(workspace), workspace, self.scorer.features,
+                                     self.settings.feature_store.ttl_days)
+        if self.online.size == 0:
+            raise PreconditionError("the online store holds no feature rows",
+                                    hint="run `salesops features build` first")
+        probe = self.online.snapshot.rows.take(np.arange(min(PROBE_ROWS, self.online.size)))
+        self.fast_path = self.scorer.enable_fast_path(
+            self.scorer.frame(probe.stores, probe.depts, probe.features))
+        self.online.start()
+        self.log = PredictionLog(workspace, self.name, self.version, self.scorer.features,
+                                 self.scorer.dtypes, self.settings.serving.log_flush_s)
+        self.ready = True
+        return self.ready
+
+    def stop(self) -> None:
+        if self.ready:
+            self.online.stop()
+            self.log.close()
+        super().stop()
+
+    def predict(self, payload: dict | InferRequest, headers: dict | None = None,
+                response_headers: dict | None = None) -> dict | InferResponse:
+        v2 = isinstance(payload, InferRequest)
+        try:
+            parse = keys_from_v2 if v2 else keys_from_v1
+            stores, depts = parse(payload, self.max_batch)
+            rows = self.online.lookup(stores, depts)
+        except BadRequest as exc:
+            raise InvalidInput(str(exc)) from None
+        forecasts = self.scorer.predict(self.scorer.frame(stores, depts, rows.features))
+        self.log.append(stores, depts, rows.weeks, rows.features, forecasts)
+        weeks = np.datetime_as_string(rows.weeks, unit="D").tolist()
+        if v2:
+            return self._v2_response(payload, forecasts, weeks)
+        return {
+            "predictions": [
+                {"store": store, "dept": dept, "week": week, "forecast": forecast}
+                for store, dept, week, forecast in zip(stores.tolist(), depts.tolist(), weeks,
+                                                       forecasts.tolist())
+            ],
+            "model_name": self.name,
+            "model_version": self.version,
+        }
+
+    def _v2_response(self, request: InferRequest, forecasts: np.ndarray,
+                     weeks: list[str]) -> InferResponse:
+        count = [len(forecasts)]
+        outputs = [InferOutput("forecast", count, "FP64", data=forecasts),
+                   InferOutput("week", count, "BYTES", data=weeks)]
+        # the version also goes in `parameters`: kserve's own REST client drops the
+        # response's model_version field when it parses a response (0.21)
+        return InferResponse(response_id=request.id or uuid.uuid4().hex, model_name=self.name,
+                             model_version=self.version, infer_outputs=outputs,
+                             parameters={"model_version": self.version},
+                             use_binary_outputs=request.use_binary_outputs)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [{"name": key, "datatype": "INT64", "shape": [-1]} for key in ("store", "dept")]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [{"name": "forecast", "datatype": "FP64", "shape": [-1]},
+                {"name": "week", "datatype": "BYTES", "shape": [-1]}]

@@ -1,0 +1,136 @@
+"""The registered model, loaded once and called on feature rows: online and in batch.
+
+`mlflow.pyfunc` is the contract: `predict(DataFrame of the signature's columns)` returns
+sales. The signature names the model's inputs: feature columns, and possibly the entity
+keys `store` and `dept` themselves. Before the model runs, pyfunc enforces the signature on
+the DataFrame (about 0.3 ms for one row, and as long as the model itself on a 1M-row batch);
+the scorer builds frames with exactly the signature's columns and dtypes, which makes that
+enforcement a no-op, and so may call the wrapped `PythonModel.predict` directly, but only
+after checking at load that it returns exactly what `pyfunc.predict` does on real rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from salesops.config import Settings
+from salesops.errors import DataError, PreconditionError, UsageError
+from salesops.features.schema import MODEL_FEATURES
+
+KEYS = ("store", "dept")
+log = logging.getLogger("salesops.serving")
+
+
+def resolve_version(settings: Settings, version: str | None = None,
+                    alias: str | None = None) -> str:
+    """The registered version to serve: `version` as given, else the one `alias` points to
+    (default `serving.model_alias`). Connects MLflow to the configured tracking store."""
+    from mlflow.exceptions import MlflowException
+
+    from salesops.training.registry import client
+    from salesops.training.tracking import connect
+
+    connect(settings)
+    name = settings.mlflow.model_name
+    if version is not None:
+        try:
+            return str(client().get_model_version(name, str(version)).version)
+        except MlflowException:
+            raise UsageError(f"model {name!r} has no version {version}",
+                             hint="see `salesops models list`") from None
+    alias = alias or settings.serving.model_alias
+    try:
+        return str(client().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        raise PreconditionError(f"no {alias} version of model {name!r} to serve",
+                                hint="run `salesops train submit` first") from None
+
+
+@dataclass
+class Scorer:
+    name: str
+    version: str
+    pyfunc: object
+    columns: list[str]  # the model's inputs, in signature order
+    dtypes: dict[str, np.dtype]
+    fast: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, settings: Settings, version: str) -> Scorer:
+        import mlflow.pyfunc
+
+        from salesops.training.tracking import connect
+
+        connect(settings)
+        name = settings.mlflow.model_name
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        schema = model.metadata.get_input_schema()
+        if schema is None or not schema.has_input_names():
+            dtypes = {feature: np.dtype(np.float64) for feature in MODEL_FEATURES}
+        else:
+            dtypes = {column: np.dtype(kind.to_numpy())
+                      for column, kind in schema.input_types_dict().items()}
+        return cls(name, version, model, list(dtypes), dtypes)
+
+    @property
+    def features(self) -> list[str]:
+        """The inputs that come from the feature store: all but the entity keys."""
+        return [column for column in self.columns if column not in KEYS]
+
+    def frame(self, stores: np.ndarray, depts: np.ndarray, features: np.ndarray) -> pd.DataFrame:
+        """The model's input frame for entities whose feature rows (`self.features` order)
+        are `features`."""
+        values = dict(zip(self.features, features.T))
+        values.update(store=stores, dept=depts)
+        return pd.DataFrame({column: values[column].astype(self.dtypes[column], copy=False)
+                             for column in self.columns})
+
+    def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A user's frame as the model's input frame; DataError names what does not fit."""
+        missing = [column for column in self.columns if column not in frame.columns]
+        if missing:
+            raise DataError(f"missing model input column(s): {', '.join(missing)}")
+        try:
+            X = frame[self.columns].to_numpy(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"model input columns must be numeric: {exc}") from None
+        bad = [name for name, ok in zip(self.columns, np.isfinite(X).all(axis=0)) if not ok]
+        if bad:
+            raise DataError(f"missing or non-finite values in column(s): {', '.join(bad)}")
+        return pd.DataFrame({column: X[:, i].astype(self.dtypes[column], copy=False)
+                             for i, column in enumerate(self.columns)})
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Forecasts for a frame from `frame` or `conform`."""
+        predict = self.fast or self.pyfunc.predict
+        return np.asarray(predict(frame), dtype=np.float64)
+
+    def enable_fast_path(self, probe: pd.DataFrame) -> bool:
+        """Call the PythonModel directly if it equals `pyfunc.predict` on `probe` (real rows),
+        as one batch and row by row."""
+        if probe.empty:
+            return False
+        try:
+            python_model = self.pyfunc.unwrap_python_model()
+        except (AttributeError, ValueError):  # not a PythonModel flavor
+            return False
+        fast = lambda frame: python_model.predict(None, frame)  # noqa: E731
+        checks = [probe] + [probe.iloc[i:i + 1].reset_index(drop=True)
+                            for i in range(min(len(probe), 8))]
+        for rows in checks:
+            try:
+                same = np.array_equal(np.asarray(fast(rows), dtype=np.float64),
+                                      np.asarray(self.pyfunc.predict(rows), dtype=np.float64))
+            except Exception as exc:  # the direct call does not work like pyfunc's: skip it
+                log.warning("calling the model directly failed (%s); using pyfunc.predict", exc)
+                return False
+            if not same:
+                log.warning("the model called directly differs from pyfunc.predict; using pyfunc")
+                return False
+        self.fast = fast
+        return True
