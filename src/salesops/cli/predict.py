@@ -1,16 +1,57 @@
-"""`salesops predict` (issue #4)."""
+"""`salesops predict`: forecasts from the running model server, or offline for a file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from salesops.errors import NotBuiltYet
+from salesops.cli.state import State, state_of
+from salesops.errors import UsageError
 
 
 def predict(
+    ctx: typer.Context,
     store: list[int] = typer.Option(None, "--store", help="Store id (repeatable)."),
     dept: list[int] = typer.Option(None, "--dept", help="Department id (repeatable)."),
-    url: str = typer.Option(None, "--url", help="Model server URL."),
+    url: str = typer.Option(None, "--url", help="Model server URL (default: the deployed one)."),
+    protocol: str = typer.Option("v1", "--protocol", help="v1 or v2 (Open Inference Protocol)."),
+    input_: Path = typer.Option(None, "--input", help="Score a CSV/parquet offline: entity "
+                                "keys (store, dept) or full feature rows."),
+    output: Path = typer.Option(None, "--output", help="With --input: where forecasts go."),
 ) -> None:
     """Forecast next week's sales for (store, dept) pairs from the running model server."""
-    raise NotBuiltYet("predict", 4)
+    state = state_of(ctx)
+    if input_ is not None or output is not None:
+        if input_ is None or output is None or store or dept:
+            raise UsageError("--input and --output go together, without --store/--dept")
+        return _score_file(state, input_, output)
+    if not store or len(store or []) != len(dept or []):
+        raise UsageError("give one --dept for each --store, e.g. --store 1 --dept 3")
+    if protocol not in ("v1", "v2"):
+        raise UsageError(f"--protocol {protocol!r}: use v1 or v2")
+    from salesops.serving.client import default_url, predict as ask_server
+
+    settings = state.settings()
+    result = ask_server(url or default_url(settings), settings.mlflow.model_name, list(store),
+                        list(dept), protocol)
+
+    def human(console) -> None:
+        rows = [(p["store"], p["dept"], p["week"], f"{p['forecast']:,.2f}",
+                 result["model_version"]) for p in result["predictions"]]
+        console.print(state.output.table(
+            f"next-week sales forecast from {result['url']}",
+            ["store", "dept", "week", "forecast", "model version"], rows))
+        console.print(f"round trip {result['latency_ms']:.1f} ms ({protocol})", markup=False)
+
+    state.output.emit(result, human)
+
+
+def _score_file(state: State, source: Path, target: Path) -> None:
+    from salesops.serving.batch import score_file
+
+    result = score_file(state.settings(), source, target)
+    state.output.emit(result, lambda console: console.print(
+        f"{result['rows']:,} rows scored ({result['mode']}) with {result['model_name']} "
+        f"v{result['model_version']} in {result['seconds']:.2f} s "
+        f"({result['rows_per_s']:,.0f} rows/s) -> {result['output']}", markup=False))

@@ -1,0 +1,58 @@
+"""A workspace with features and a champion model, built once for all serving tests.
+
+Training and `features build` take seconds; every serving test reads the same workspace,
+selected through the environment (`serving_env`), and none of them changes its features or
+its registry.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from salesops.cli import main
+from tests.conftest import SMALL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(*args: str) -> int:
+    try:
+        main(["-q", *args])
+    except SystemExit as exit_info:
+        return int(exit_info.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="package")
+def trained_env(tmp_path_factory) -> dict[str, str]:
+    """The environment that selects the trained workspace (and a free port for its server)."""
+    root = tmp_path_factory.mktemp("serving")
+    env = {
+        "SALESOPS_PROJECT__WORKSPACE": str(root / "ws"),
+        "SALESOPS_SERVING__PORT": str(free_port()),
+        "SALESOPS_SERVING__LOG_FLUSH_S": "0.2",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        for args in (["infra", "up"], ["features", "build", *SMALL],
+                     ["train", "submit", "--epochs", "2", "--force-promote"]):
+            assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+    return env
+
+
+@pytest.fixture
+def serving_env(trained_env, monkeypatch) -> dict[str, str]:
+    for name, value in trained_env.items():
+        monkeypatch.setenv(name, value)
+    return trained_env

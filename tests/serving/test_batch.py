@@ -1,0 +1,80 @@
+"""`predict --input FILE --output FILE`: offline scoring of entity keys or feature rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+KEYS = [{"store": 1, "dept": 4}, {"store": 2, "dept": 3}, {"store": 3, "dept": 2}]
+
+
+@pytest.fixture
+def online_rows(serving_env):
+    """The online feature rows of KEYS as Feast serves them, and the champion pyfunc."""
+    import mlflow
+
+    from salesops.config import load_settings
+    from salesops.features.feast_ops import open_store
+    from salesops.training.tracking import connect
+    from salesops.workspace import Workspace
+
+    settings = load_settings()
+    connect(settings)
+    model = mlflow.pyfunc.load_model("models:/salesops-demand@champion")
+    store = open_store(Workspace(settings.workspace))
+    rows = store.get_online_features(features=store.get_feature_service("inference_features"),
+                                     entity_rows=KEYS).to_df()
+    return rows, model
+
+
+def pyfunc_predict(model, rows: pd.DataFrame) -> np.ndarray:
+    schema = model.metadata.get_input_schema()
+    return model.predict(rows[schema.input_names()].astype(
+        {name: kind.to_numpy() for name, kind in schema.input_types_dict().items()}))
+
+
+def test_entity_file_gets_online_features_and_forecasts(online_rows, cli, tmp_path):
+    rows, model = online_rows
+    source = tmp_path / "keys.csv"
+    keys = pd.DataFrame(KEYS).assign(note=["a", "b", "c"])
+    keys.to_csv(source, index=False)
+    result = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.parquet"),
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    assert summary["mode"] == "entities" and summary["rows"] == 3
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out.columns.tolist() == ["store", "dept", "note", "week", "forecast", "model_version"]
+    np.testing.assert_allclose(out["forecast"], pyfunc_predict(model, rows), rtol=0)
+    assert str(out["week"].iloc[0]) == "2024-09-27" and out["model_version"].iloc[0] == "1"
+
+
+def test_feature_rows_are_scored_as_they_are(online_rows, cli, tmp_path):
+    rows, model = online_rows
+    source = tmp_path / "features.parquet"
+    rows.to_parquet(source)  # every feature column, in Feast's order and types
+    result = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["mode"] == "features"
+    scored = pd.read_csv(tmp_path / "out.csv")  # CSV may round the last bit
+    np.testing.assert_allclose(scored["forecast"], pyfunc_predict(model, rows), rtol=1e-12)
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"store": [1], "dept": [99]}), "store=1, dept=99 is unknown"),
+    (pd.DataFrame({"store": [1.5], "dept": [1]}), "column store: every value must be an integer"),
+    (pd.DataFrame({"shop": [1]}), "needs columns store and dept"),
+])
+def test_bad_files_are_data_errors(serving_env, cli, tmp_path, frame, message):
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    result = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+    assert result.exit_code == 3 and message in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_file_option_errors(cli, tmp_path):
+    assert cli("predict", "--input", str(tmp_path / "a.csv")).exit_code == 2
+    wrong = cli("predict", "--input", str(tmp_path / "a.txt"), "--output", str(tmp_path / "b.csv"))
+    assert wrong.exit_code == 2 and "use a .csv or .parquet file" in wrong.stderr
