@@ -168,3 +168,12 @@ def test_a_failing_rank_fails_the_launch_without_hanging():
 def test_launch_local_timeout():
     with pytest.raises(RuntimeError, match="timed out"):
         launch_local(2, _sleeping_entry, timeout_s=3)
+
+
+@pytest.mark.parametrize("rows, epochs", [(4, 1), (20, 1), (1024, 5), (600, 3)])
+def test_tiny_runs_train_whatever_the_step_count(rows, epochs):
+    """Few optimizer steps in all (down to one) must not break the LR schedule."""
+    X_tr, y_tr, X_val, y_val, _ = _split(rows, 10)
+    result = train(X_tr, y_tr, X_val, y_val, Scalers.fit(X_tr.x, y_tr),
+                   TrainConfig(epochs=epochs, batch_size=512), init_from_env())
+    assert result.epochs_run == epochs

@@ -1,15 +1,41 @@
-"""`salesops pipeline run` (issue #4)."""
+"""`salesops pipeline run`: the whole local lifecycle, with a summary table."""
 
 from __future__ import annotations
 
 import typer
 
-from salesops.errors import NotBuiltYet
+from salesops.cli.state import state_of
 
 app = typer.Typer(help="The whole lifecycle in one command.", no_args_is_help=True)
 
 
 @app.command("run")
-def run() -> None:
-    """infra up -> features build -> train submit -> serve deploy -> sample predictions."""
-    raise NotBuiltYet("pipeline run", 4)
+def run(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Redo every step, even if up to date."),
+    nodes: int = typer.Option(None, "--nodes", min=1, help="Training processes."),
+    epochs: int = typer.Option(None, "--epochs", min=1),
+) -> None:
+    """infra up -> features build -> train submit -> serve deploy -> sample predictions.
+
+    Idempotent: a re-run skips what is up to date (same data, a champion trained on it, a
+    server running the champion).
+    """
+    from salesops import pipeline
+    from salesops.training.progress import progress_mode
+
+    state = state_of(ctx)
+    settings = state.settings(training={"nodes": nodes, "epochs": epochs})
+    result = pipeline.run(settings, state.config, state.output.step, force=force,
+                          epoch_progress=progress_mode(state.output.quiet))
+
+    def human(console) -> None:
+        console.print(state.output.table(
+            "pipeline run", ["step", "state", "seconds", "detail"],
+            [(s.name, s.state, s.seconds, s.detail) for s in result.steps]))
+        console.print(state.output.table(
+            f"next-week forecasts from {result.url} (model v{result.model_version})",
+            ["store", "dept", "week", "forecast"],
+            [(p["store"], p["dept"], p["week"], p["forecast"]) for p in result.predictions]))
+
+    state.output.emit(result.to_dict(), human)

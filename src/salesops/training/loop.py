@@ -115,10 +115,7 @@ def train(
     )
     # One-cycle: a short warm-up (fresh BatchNorm statistics make the first steps noisy),
     # then cosine decay, which settles the weights without a hand-tuned step schedule.
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch,
-        pct_start=0.1,
-    )
+    schedule = _one_cycle(optimizer, config.learning_rate, config.epochs * steps_per_epoch)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
@@ -213,6 +210,17 @@ def _id_sizes(inputs: ModelInputs) -> tuple[int, int]:
 
 def _weighted_l1(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     return ((pred.float() - target).abs() * weight).mean()
+
+
+def _one_cycle(optimizer, max_lr: float, total_steps: int):
+    """One-cycle with a 10 % warm-up; on tiny runs at least two warm-up steps (OneCycleLR
+    divides by the warm-up length minus one), and a constant rate below four steps."""
+    if total_steps < 4:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps,
+        pct_start=min(0.5, max(0.1, 2.5 / total_steps)),
+    )
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:

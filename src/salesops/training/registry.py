@@ -64,6 +64,17 @@ def champion_version(name: str) -> str | None:
         return None
 
 
+def champion_lineage(name: str) -> tuple[str, str | None] | None:
+    """(version, data fingerprint it was trained on) of the champion, None without one."""
+    version = champion_version(name)
+    if version is None:
+        return None
+    c = client()
+    run_id = c.get_model_version(name, version).run_id
+    tags = c.get_run(run_id).data.tags if run_id else {}
+    return version, tags.get("data_fingerprint")
+
+
 def promote(name: str, version: str) -> None:
     c = client()
     c.get_model_version(name, version)  # raises when the version does not exist

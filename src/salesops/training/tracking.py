@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from urllib.parse import urlsplit
 
 from salesops.config import Settings
@@ -23,6 +25,10 @@ def check_reachable(settings: Settings) -> None:
 
 def connect(settings: Settings):
     """Point MLflow at the tracking store and return the experiment id (created if needed)."""
+    # MLflow's INFO lines (database migrations on first use) and SQLAlchemy's deprecation
+    # notices from inside MLflow are noise on a command line; warnings and errors still show
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore", message=".*``noload`` loader strategy is deprecated")
     import mlflow
 
     check_reachable(settings)

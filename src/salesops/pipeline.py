@@ -1,0 +1,148 @@
+"""`salesops pipeline run`: the local lifecycle in one command, idempotent on re-run.
+
+infra up -> features build -> train submit -> serve deploy -> a sample of predictions.
+A re-run does only what is out of date: the feature store is rebuilt when the configured
+data differs from what it holds, a model is trained when the champion was not trained on
+the current features (its `data_fingerprint` lineage tag), and the server is redeployed
+when it is not running the champion. `force` redoes every step.
+
+Each step is the same code as its own command, so a failure stops the run where the
+command alone would have stopped, leaving the earlier steps' results in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salesops.config import Settings
+from salesops.errors import CheckFailed
+from salesops.workspace import Workspace
+
+Progress = Callable[[str], None]
+#: entities whose forecasts the last step asks the server for
+SAMPLE_SIZE = 3
+
+
+@dataclass
+class Step:
+    name: str
+    state: str  # done | skipped
+    seconds: float
+    detail: str
+
+
+@dataclass
+class PipelineResult:
+    steps: list[Step] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    url: str | None = None
+    model_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(sum(s.seconds for s in self.steps), 2)}
+
+
+def run(settings: Settings, config: Path | None, progress: Progress, force: bool = False,
+        epoch_progress: str = "lines") -> PipelineResult:
+    """`epoch_progress`: how training shows its epochs (a `training.progress` mode)."""
+    result = PipelineResult()
+
+    def step(name: str, action: Callable[[], tuple[str, str]]) -> None:
+        progress(f"pipeline: {name}")
+        started = time.perf_counter()
+        state, detail = action()
+        result.steps.append(Step(name, state, round(time.perf_counter() - started, 2), detail))
+
+    step("infra up", lambda: _infra(settings, progress))
+    step("features build", lambda: _features(settings, progress, force))
+    step("train submit", lambda: _train(settings, force, epoch_progress))
+    step("serve deploy", lambda: _serve(settings, config, progress, force, result))
+    step("predict", lambda: _predict(settings, result))
+    return result
+
+
+def _infra(settings: Settings, progress: Progress) -> tuple[str, str]:
+    from salesops.backends import infra_backend
+
+    report = infra_backend(settings).up(progress)
+    changed = [c.name for c in report.components if c.state != "unchanged"]
+    return ("done", f"created or updated: {', '.join(changed)}") if changed else (
+        "skipped", f"up to date at {report.location}")
+
+
+def _features(settings: Settings, progress: Progress, force: bool) -> tuple[str, str]:
+    from salesops.features.build import build
+
+    workspace = Workspace(settings.workspace)
+    manifest = workspace.read_json(workspace.build_manifest)
+    if not force and manifest is not None and _same_data(settings, manifest):
+        return "skipped", f"up to date (fingerprint {manifest['fingerprint']})"
+    built = build(settings, progress=progress)
+    return "done", (f"{built.rows:,} rows, {built.online_entities:,} series online "
+                    f"(fingerprint {built.fingerprint})")
+
+
+def _same_data(settings: Settings, manifest: dict[str, Any]) -> bool:
+    """Whether the store holds the configured data (appended weeks are kept, not undone)."""
+    data = settings.data
+    if data.source == "csv":
+        return manifest["source"] == "csv" and data.path is not None and (
+            manifest["path"] == str(Path(data.path).absolute()))
+    wanted = {"stores": data.stores, "depts": data.depts, "weeks": data.weeks,
+              "seed": data.seed, "start_date": data.start_date}
+    return manifest["source"] == "synthetic" and manifest["params"] == wanted
+
+
+def _train(settings: Settings, force: bool, epoch_progress: str) -> tuple[str, str]:
+    from salesops.training import registry
+    from salesops.training.submit import submit
+    from salesops.training.tracking import connect
+
+    workspace = Workspace(settings.workspace)
+    fingerprint = workspace.read_json(workspace.build_manifest)["fingerprint"]
+    connect(settings)
+    champion = registry.champion_lineage(settings.mlflow.model_name)
+    if not force and champion is not None and champion[1] == fingerprint:
+        return "skipped", f"champion v{champion[0]} was trained on these features"
+    summary = submit(settings, "auto", epoch_progress)
+    model = next(row for row in summary["metrics"] if row["name"] == "model")
+    detail = (f"v{summary['version']}: WAPE {model['wape']:.2f}% "
+              f"({'champion' if summary['promoted'] else 'challenger'}: {summary['reason']})")
+    if not summary["promoted"] and registry.champion_version(settings.mlflow.model_name) is None:
+        raise CheckFailed(f"no champion to serve: {detail}")
+    return "done", detail
+
+
+def _serve(settings: Settings, config: Path | None, progress: Progress, force: bool,
+           result: PipelineResult) -> tuple[str, str]:
+    from salesops.serving import deployment
+    from salesops.serving.scorer import resolve_version
+
+    champion = resolve_version(settings, None, None)
+    current = deployment.status(settings)
+    if not force and current.get("ready") and str(current.get("model_version")) == champion:
+        result.url, result.model_version = current["url"], champion
+        return "skipped", f"v{champion} already serving at {current['url']}"
+    record = deployment.deploy(settings, config, champion, None, progress)
+    result.url, result.model_version = record["url"], str(record["model_version"])
+    return "done", f"v{record['model_version']} at {record['url']} (pid {record['pid']})"
+
+
+def _predict(settings: Settings, result: PipelineResult) -> tuple[str, str]:
+    import pandas as pd
+
+    from salesops.serving.client import predict
+
+    workspace = Workspace(settings.workspace)
+    online = pd.read_parquet(workspace.offline_data / "dept_weekly.parquet",
+                             columns=["store", "dept", "event_timestamp"])
+    latest = online[online["event_timestamp"] == online["event_timestamp"].max()]
+    sample = latest[["store", "dept"]].drop_duplicates().head(SAMPLE_SIZE)
+    answer = predict(result.url, settings.mlflow.model_name, sample["store"].tolist(),
+                     sample["dept"].tolist())
+    result.predictions = answer["predictions"]
+    return "done", f"{len(result.predictions)} forecasts in {answer['latency_ms']:.1f} ms"
