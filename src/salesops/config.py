@@ -66,6 +66,12 @@ class FeatureStoreSection(Section):
     postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = (
         "prefer"
     )
+    postgres_schema: str = Field(
+        "salesops", pattern=r"^[a-z_][a-z0-9_]{0,50}$",
+        description="schema of the feature store's tables; MLflow uses <schema>_mlflow",
+    )
+    postgres_password_file: Path | None = Field(
+        None, description="file holding the password, when the URL has none (nor PGPASSWORD)")
     redis_url: SecretStr | None = None
     ttl_days: int = Field(14, ge=7, le=60, description="feature view TTL")
 

@@ -74,6 +74,11 @@ def build(
              " engineered and validated")
 
     with _timed(timings, "write"):
+        # the server first: a failed load there leaves the workspace's files as they were
+        if settings.feature_store.profile == "postgres":
+            from salesops.features.postgres import pg_target, write_tables
+
+            write_tables(pg_target(settings), frames.frames())
         offline.write_dataset(dataset, workspace)
         offline.write_frames(frames, workspace)
     from salesops.features import feast_ops

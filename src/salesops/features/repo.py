@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 
 from salesops.config import Settings
-from salesops.errors import NotBuiltYet
 from salesops.features.schema import DEPT_FEATURES, STORE_FEATURES, STORE_INT_FEATURES, VIEWS
 from salesops.workspace import Workspace, atomic_write_text
 
@@ -32,31 +31,55 @@ def definitions_file() -> Path:
 
 
 def render_feature_store_yaml(settings: Settings, workspace: Workspace) -> str:
+    """The profile's stores; on `postgres` the registry, offline and online stores are one
+    server's schema (`feature_store.postgres_schema`), and `online = "redis"` moves only the
+    online store. The file holds the password, so it is written readable by its owner only
+    (a pod's copy holds `${ENV}` references that Feast expands instead)."""
     fs = settings.feature_store
-    if fs.profile != "embedded" or fs.online != "default":
-        raise NotBuiltYet(f"features with profile={fs.profile!r} online={fs.online!r}", 5)
-    config = {
-        "project": settings.project.name,
-        "provider": "local",
-        "registry": {
+    config: dict = {"project": settings.project.name, "provider": "local"}
+    if fs.profile == "postgres":
+        from salesops.features.postgres import pg_target
+
+        target = pg_target(settings)
+        config["registry"] = {
+            "registry_type": "sql",
+            "path": target.sqlalchemy_url(target.schema),
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
+        server = {"host": target.host, "port": target.port, "database": target.database,
+                  "db_schema": target.schema, "user": target.user,
+                  "password": target.password, "sslmode": target.sslmode}
+        config["offline_store"] = {"type": "postgres", **server}
+        config["online_store"] = {"type": "postgres", **server}
+    else:
+        config["registry"] = {
             "registry_type": "sql",
             "path": f"sqlite:///{workspace.registry_db}",
             "cache_ttl_seconds": 60,
-        },
-        "offline_store": {"type": "duckdb"},
-        "online_store": {"type": "sqlite", "path": str(workspace.online_db)},
-        "entity_key_serialization_version": 3,
-    }
+        }
+        config["offline_store"] = {"type": "duckdb"}
+        config["online_store"] = {"type": "sqlite", "path": str(workspace.online_db)}
+    if fs.online == "redis":
+        from salesops.features.redis_store import connection_string
+
+        config["online_store"] = {"type": "redis",
+                                  "connection_string": connection_string(settings)}
+    config["entity_key_serialization_version"] = 3
     return "# rendered by `salesops infra up`; edit salesops.toml instead\n" + yaml.safe_dump(
         config, sort_keys=False
     )
 
 
 def render_repo_settings(settings: Settings, workspace: Workspace) -> str:
-    # absolute: Feast resolves relative file sources against the repo for retrieval but
-    # against the current directory when materializing
-    sources = {view: {"type": "file", "path": str(workspace.offline_data / f"{view}.parquet")}
-               for view in VIEWS}
+    if settings.feature_store.profile == "postgres":
+        schema = settings.feature_store.postgres_schema
+        sources = {view: {"type": "postgres", "table": f"{schema}.{view}"} for view in VIEWS}
+    else:
+        # absolute: Feast resolves relative file sources against the repo for retrieval but
+        # against the current directory when materializing
+        sources = {view: {"type": "file", "path": str(workspace.offline_data / f"{view}.parquet")}
+                   for view in VIEWS}
     return json.dumps(
         {
             "ttl_days": settings.feature_store.ttl_days,

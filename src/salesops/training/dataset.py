@@ -85,14 +85,14 @@ def load_training_set(settings: Settings) -> TrainingSet:
                                 hint="run `salesops features build` first")
     store = feast_ops.open_store(workspace)
     history_weeks = settings.training.history_weeks
-    keys = _keys_with_history(
-        pd.read_parquet(workspace.offline_data / "sales_target.parquet", columns=KEYS),
-        history_weeks)
+    keys = _keys_with_history(_target_keys(settings, workspace), history_weeks)
     with feast_ops.quiet_feast(workspace):
         service = store.get_feature_service("training_features")
         frame = store.get_historical_features(entity_df=keys, features=service).to_df()
     features = model_features(history_weeks)
     frame = frame[KEYS + list(MODEL_FEATURES) + [TARGET]]
+    if frame[TIMESTAMP].dt.tz is None:  # the Postgres offline store returns naive UTC
+        frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize("UTC")
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
     used = frame[features + [TARGET]]
     missing = used.columns[used.isna().any()].tolist()
@@ -107,6 +107,15 @@ def load_training_set(settings: Settings) -> TrainingSet:
                         hint="build with more --weeks or lower training.holdout_weeks")
     return TrainingSet(frame=frame, holdout_start=pd.Timestamp(weeks[-holdout_weeks]),
                        fingerprint=manifest["fingerprint"], features=features)
+
+
+def _target_keys(settings: Settings, workspace: Workspace) -> pd.DataFrame:
+    """Every known (store, dept, week), from the offline store's `sales_target` rows."""
+    if settings.feature_store.profile == "postgres":
+        from salesops.features.postgres import pg_target, read_table
+
+        return read_table(pg_target(settings), "sales_target", KEYS)
+    return pd.read_parquet(workspace.offline_data / "sales_target.parquet", columns=KEYS)
 
 
 def _keys_with_history(keys: pd.DataFrame, history_weeks: int) -> pd.DataFrame:

@@ -12,8 +12,16 @@ from salesops.workspace import Workspace
 
 
 def tracking_uri(settings: Settings) -> str:
-    """`mlflow.tracking_uri`, else a SQLite store in the workspace."""
-    return settings.mlflow.tracking_uri or f"sqlite:///{Workspace(settings.workspace).root}/mlflow.db"
+    """`mlflow.tracking_uri`; else, on the `postgres` profile, the same server (schema
+    `<postgres_schema>_mlflow`); else a SQLite store in the workspace."""
+    if settings.mlflow.tracking_uri:
+        return settings.mlflow.tracking_uri
+    if settings.feature_store.profile == "postgres":
+        from salesops.features.postgres import pg_target
+
+        target = pg_target(settings)
+        return target.sqlalchemy_url(target.mlflow_schema)
+    return f"sqlite:///{Workspace(settings.workspace).root}/mlflow.db"
 
 
 def check_reachable(settings: Settings) -> None:
@@ -39,7 +47,8 @@ def connect(settings: Settings):
     if experiment is not None:
         return experiment.experiment_id
     artifacts = Workspace(settings.workspace).root / "mlartifacts"
-    location = artifacts.as_uri() if uri.startswith("sqlite:") else None
+    # a database-backed store keeps artifacts in the workspace; a tracking server, its own
+    location = None if urlsplit(uri).scheme in ("http", "https") else artifacts.as_uri()
     return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=location)
 
 

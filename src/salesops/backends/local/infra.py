@@ -1,7 +1,10 @@
-"""Local infrastructure: the workspace folder and the Feast repo inside it.
+"""Local infrastructure: the workspace folder and the Feast repo inside it, and on the
+`postgres` profile (or with the Redis online store) the servers it uses.
 
-`up` is idempotent (files are rewritten only when their content changes); `down` removes
-the workspace and nothing else: it refuses a folder that salesops did not create.
+`up` is idempotent (files are rewritten only when their content changes). On `postgres` it
+checks the server, the credentials and the database, and creates the schemas it needs,
+saying precisely what is wrong when it cannot. `down` removes the workspace and, on
+`postgres`, the schemas salesops created; it refuses a folder that salesops did not create.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class LocalInfra:
         if ws.root.exists() and not ws.exists() and any(ws.root.iterdir()):
             raise UsageError(f"{ws.root} exists and is not a salesops workspace; "
                              "choose another project.workspace")
+        # servers first: a wrong password must not leave a half-made workspace behind
+        servers = self._prepare_servers()
         fresh = not ws.exists()
         ws.root.mkdir(parents=True, exist_ok=True)
         ws.logs.mkdir(exist_ok=True)
@@ -43,8 +48,25 @@ class LocalInfra:
         for name, changed in write_repo(self.settings, ws).items():
             state = "created" if fresh else ("updated" if changed else "unchanged")
             report.components.append(Component(name, "feature repo file", state))
+        report.components.extend(servers)
         progress(f"workspace ready at {ws.root} (profile {self.settings.feature_store.profile})")
         return report
+
+    def _prepare_servers(self) -> list[Component]:
+        fs = self.settings.feature_store
+        components = []
+        if fs.profile == "postgres":
+            from salesops.features.postgres import pg_target, prepare
+
+            target = pg_target(self.settings)
+            schemas = prepare(target)
+            components.append(Component("postgres", "server", "ready",
+                                        f"{target.where}, schemas {', '.join(schemas)}"))
+        if fs.online == "redis":
+            from salesops.features.redis_store import check
+
+            components.append(Component("redis", "online store", "ready", check(self.settings)))
+        return components
 
     def status(self) -> InfraReport:
         ws = self.workspace
@@ -53,17 +75,43 @@ class LocalInfra:
         add(Component("workspace", "directory", _present(ws.exists()), str(ws.root)))
         add(Component("feature_store.yaml", "feature repo file",
                       _present(ws.feature_store_yaml.is_file())))
-        add(Component("registry", "sqlite", *_registry_state(ws)))
-        views = [p.stem for p in sorted(ws.offline_data.glob("*.parquet"))]
-        add(Component("offline store", "parquet + duckdb", _present(bool(views)),
-                      ", ".join(views)))
-        add(Component("online store", "sqlite", _present(ws.online_db.is_file()),
-                      _size(ws.online_db)))
+        if self.settings.feature_store.profile == "postgres":
+            add(self._server_state("postgres", "registry, offline and online store"))
+        else:
+            add(Component("registry", "sqlite", *_registry_state(ws)))
+            views = [p.stem for p in sorted(ws.offline_data.glob("*.parquet"))]
+            add(Component("offline store", "parquet + duckdb", _present(bool(views)),
+                          ", ".join(views)))
+            if self.settings.feature_store.online == "default":
+                add(Component("online store", "sqlite", _present(ws.online_db.is_file()),
+                              _size(ws.online_db)))
+        if self.settings.feature_store.online == "redis":
+            add(self._server_state("redis", "online store"))
         manifest = ws.read_json(ws.build_manifest)
         detail = (f"next week {manifest['next_week'][:10]}, fingerprint {manifest['fingerprint']}"
                   if manifest else "run `salesops features build`")
         add(Component("features build", "manifest", _present(manifest is not None), detail))
         return report
+
+    def _server_state(self, name: str, kind: str) -> Component:
+        """A server's line for `status`: reachable or not, never an exception."""
+        from salesops.errors import SalesOpsError
+
+        try:
+            if name == "postgres":
+                from salesops.features.postgres import connect, pg_target
+
+                target = pg_target(self.settings)
+                with connect(target):
+                    pass
+                detail = target.where
+            else:
+                from salesops.features.redis_store import check
+
+                detail = check(self.settings)
+        except SalesOpsError as exc:
+            return Component(name, kind, "unreachable", exc.message)
+        return Component(name, kind, "present", detail)
 
     def down(self, progress: Progress) -> InfraReport:
         ws = self.workspace
@@ -74,6 +122,13 @@ class LocalInfra:
         if not ws.exists():
             raise UsageError(f"{ws.root} has no {MARKER} marker; not removing a folder "
                              "salesops did not create")
+        if self.settings.feature_store.profile == "postgres":
+            from salesops.features.postgres import drop_schemas, pg_target
+
+            target = pg_target(self.settings)
+            drop_schemas(target)
+            progress(f"dropped schemas {target.schema}, {target.mlflow_schema} at {target.where}")
+            report.components.append(Component("postgres", "schemas", "removed", target.where))
         shutil.rmtree(ws.root)
         progress(f"removed {ws.root}")
         report.components.append(Component("workspace", "directory", "removed", str(ws.root)))

@@ -1,0 +1,244 @@
+"""The `postgres` profile (and the Redis online store) against the machine's real servers.
+
+Each test gets its own database (dropped afterwards) and its own Feast project name, which
+prefixes its Redis keys (deleted afterwards). Where a server does not answer, the tests skip
+with the reason; under CI=true that is a failure instead, because CI has both servers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SMALL
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+REDIS = ("127.0.0.1", 6379)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+pytestmark = pytest.mark.slow
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the server must be there)")
+    pytest.skip(reason)
+
+
+def _admin():
+    import psycopg
+
+    try:
+        return psycopg.connect(**PG, dbname="postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"no PostgreSQL at {PG['host']}:{PG['port']}: {str(exc).strip()[:80]}")
+
+
+@pytest.fixture
+def database():
+    """A fresh database for one test, dropped afterwards."""
+    name = f"salesops_test_{uuid.uuid4().hex[:10]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_project():
+    """A Feast project name unique to the test: its Redis keys end with it; deleted after."""
+    import redis
+
+    client = redis.Redis(*REDIS, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable(f"no Redis at {REDIS[0]}:{REDIS[1]}: {exc}")
+    project = f"so_{uuid.uuid4().hex[:10]}"
+    try:
+        yield project
+    finally:
+        keys = list(client.scan_iter(match=f"*{project}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _use_postgres(monkeypatch, database: str) -> None:
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__PROFILE", "postgres")
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL",
+                       f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{database}")
+
+
+def _online_rows(entities: list[tuple[int, int]]) -> pd.DataFrame:
+    """What the model server would read: the inference features of `entities`."""
+    from salesops.config import load_settings
+    from salesops.features import feast_ops
+    from salesops.workspace import Workspace
+
+    workspace = Workspace(load_settings().workspace)
+    store = feast_ops.open_store(workspace)
+    with feast_ops.quiet_feast(workspace):
+        answer = store.get_online_features(
+            features=store.get_feature_service("inference_features"),
+            entity_rows=[{"store": s, "dept": d} for s, d in entities]).to_df()
+    return answer.sort_values(["store", "dept"]).reset_index(drop=True)
+
+
+ENTITIES = [(s, d) for s in (1, 2, 3) for d in (1, 2, 3, 4)]
+
+
+def _lifecycle(cli) -> pd.DataFrame:
+    """features build -> train submit -> serve deploy -> predict; returns the online rows."""
+    assert cli("infra", "up").exit_code == 0
+    built = cli("features", "build", *SMALL, "--json")
+    assert built.exit_code == 0, built.stderr
+    trained = cli("train", "submit", "--epochs", "2", "--force-promote", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    assert trained.json()["version"] == "1"
+    try:
+        assert cli("serve", "deploy").exit_code == 0
+        answer = cli("predict", "--store", "1", "--dept", "3", "--store", "3", "--dept", "4",
+                     "--json")
+        assert answer.exit_code == 0, answer.stderr
+        forecasts = [p["forecast"] for p in answer.json()["predictions"]]
+        assert len(forecasts) == 2 and all(np.isfinite(forecasts)) and min(forecasts) >= 0
+        assert answer.json()["model_version"] == "1"
+    finally:
+        cli("serve", "stop")
+    return _online_rows(ENTITIES)
+
+
+def test_lifecycle_on_postgres_then_with_redis_matches_the_embedded_profile(
+        cli, workspace, tmp_path, monkeypatch, database, redis_project):
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(_free_port()))
+    monkeypatch.setenv("SALESOPS_TRAINING__HOLDOUT_WEEKS", "8")
+    embedded = _lifecycle(cli)
+
+    _use_postgres(monkeypatch, database)
+    monkeypatch.setenv("SALESOPS_PROJECT__WORKSPACE", str(tmp_path / "pg"))
+    on_postgres = _lifecycle(cli)
+    pd.testing.assert_frame_equal(on_postgres, embedded, check_dtype=False)
+
+    # the MLflow tracking store is on the same server, in its own schema
+    import psycopg
+
+    with psycopg.connect(**PG, dbname=database) as conn:
+        tables = dict(conn.execute(
+            "SELECT table_schema, count(*) FROM information_schema.tables "
+            "WHERE table_schema LIKE 'salesops%' GROUP BY 1").fetchall())
+    assert {"salesops", "salesops_mlflow"} <= set(tables)
+
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__ONLINE", "redis")
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__REDIS_URL", f"redis://{REDIS[0]}:{REDIS[1]}/0")
+    monkeypatch.setenv("SALESOPS_PROJECT__NAME", redis_project)
+    monkeypatch.setenv("SALESOPS_PROJECT__WORKSPACE", str(tmp_path / "pg_redis"))
+    # a fresh registry and tracking store beside the first ones, in their own schemas
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_SCHEMA", "salesops_redis")
+    with_redis = _lifecycle(cli)
+    pd.testing.assert_frame_equal(with_redis, embedded, check_dtype=False)
+
+
+def test_postgres_training_set_keeps_colliding_entity_keys_apart(cli, workspace, monkeypatch,
+                                                                  database):
+    """(store 1, dept 11) and (store 11, dept 1): Feast's concatenated row id would merge them."""
+    from salesops.config import load_settings
+    from salesops.training.dataset import load_training_set
+
+    _use_postgres(monkeypatch, database)
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", "--stores", "11", "--depts", "11", "--weeks", "80").exit_code == 0
+    frame = load_training_set(load_settings()).frame
+    keys = ["store", "dept", "event_timestamp"]
+    assert not frame.duplicated(keys).any()
+    assert len(frame) == 11 * 11 * (80 - 8)
+    target = pd.read_parquet(workspace / "feature_repo" / "data" / "sales_target.parquet")
+    merged = frame.merge(target, on=keys, suffixes=("", "_stored"))
+    np.testing.assert_allclose(merged["weekly_sales"], merged["weekly_sales_stored"])
+
+
+def test_infra_up_says_precisely_what_is_wrong(cli, workspace, monkeypatch, database):
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__PROFILE", "postgres")
+
+    def up_with(url: str):
+        monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL", url)
+        return cli("infra", "up")
+
+    result = up_with(f"postgresql://postgres@127.0.0.1:{_free_port()}/{database}")
+    assert result.exit_code == 5 and "does not answer" in result.stderr
+    result = up_with("postgresql://postgres:s3cret@127.0.0.1:5432/salesops_no_such_db")
+    assert result.exit_code == 2
+    assert "has no database 'salesops_no_such_db'" in result.stderr and "createdb" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert not workspace.exists()  # nothing half-made
+
+    # a user without CREATE on the database
+    role = f"so_limited_{uuid.uuid4().hex[:6]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC')
+    try:
+        result = up_with(f"postgresql://{role}@127.0.0.1:5432/{database}")
+        assert result.exit_code == 2
+        assert f"user '{role}' may not create schema 'salesops'" in result.stderr
+        assert "GRANT CREATE ON DATABASE" in result.stderr
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+            admin.execute(f'CREATE DATABASE "{database}"')
+
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL",
+                       f"postgresql://postgres:s3cret@127.0.0.1:5432/{database}")
+    shown = cli("config", "show")
+    assert shown.exit_code == 0 and "s3cret" not in shown.stdout + shown.stderr
+
+
+def test_a_build_that_fails_midway_leaves_the_previous_tables(cli, workspace, monkeypatch,
+                                                              database):
+    import psycopg
+
+    from salesops.features import postgres
+
+    _use_postgres(monkeypatch, database)
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+
+    def counts():
+        with psycopg.connect(**PG, dbname=database) as conn:
+            return [conn.execute(f"SELECT count(*), max(event_timestamp) FROM salesops.{t}")
+                    .fetchone() for t in ("dept_weekly", "store_weekly", "sales_target")]
+
+    before = counts()
+    real_copy = postgres._copy
+    calls = []
+
+    def failing_copy(conn, table, frame):
+        calls.append(table)
+        if len(calls) == 2:  # the second view's staging load breaks
+            raise OSError("connection lost")
+        real_copy(conn, table, frame)
+
+    monkeypatch.setattr(postgres, "_copy", failing_copy)
+    failed = cli("features", "build", *SMALL, "--append-weeks", "2")
+    assert failed.exit_code != 0
+    assert counts() == before  # readers still see the complete previous tables
+
+    monkeypatch.setattr(postgres, "_copy", real_copy)
+    again = cli("features", "build", *SMALL, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert counts() == before  # same data again: same tables
