@@ -127,6 +127,10 @@ class KubernetesSection(Section):
     storage_size: str = "5Gi"
     storage_class: str | None = None
     artifact_uri: str | None = Field(None, description="object-store URI; default: the PVC")
+    postgres_image: str = "postgres:16.4"
+    ready_timeout_s: float = Field(
+        600.0, gt=0, description="infra up / serve deploy --wait: seconds to wait for readiness"
+    )
 
 
 class DriftSection(Section):
