@@ -23,12 +23,26 @@ def _render(state: State, report) -> None:
 
 
 @app.command("up")
-def up(ctx: typer.Context) -> None:
-    """Create the workspace and the Feast repo for the configured profile (idempotent)."""
+def up(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Kubernetes: print the manifests as YAML; change nothing."),
+) -> None:
+    """Create the workspace and Feast repo (local), or the namespace, Postgres, MLflow and the
+    feature store config (kubernetes); idempotent."""
     from salesops.backends import infra_backend
 
     state = state_of(ctx)
-    _render(state, infra_backend(state.settings()).up(state.output.step))
+    settings = state.settings()
+    if dry_run:
+        from salesops.cli.dry_run import print_manifests, require_kubernetes
+
+        require_kubernetes(settings, "--dry-run")
+        state.output.warn("the Secret in this manifest holds freshly generated database "
+                          "credentials: apply it, do not store it")
+        print_manifests(state, infra_backend(settings).manifests())
+        return
+    _render(state, infra_backend(settings).up(state.output.step))
 
 
 @app.command("status")

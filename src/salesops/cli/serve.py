@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesops.cli.state import State, state_of
+from salesops.errors import UsageError
 
 app = typer.Typer(help="Serve the champion model with KServe.", no_args_is_help=True)
 
@@ -30,17 +31,52 @@ def run(ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = V
 
 
 @app.command("deploy")
-def deploy(ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = VERSION,
-           alias: str = ALIAS) -> None:
-    """Start the model server as a background process; wait until it is ready."""
+def deploy(
+    ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = VERSION,
+    alias: str = ALIAS,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Kubernetes: print the "
+                                 "InferenceService as YAML; change nothing."),
+    wait: bool = typer.Option(False, "--wait", help="Kubernetes: wait until Ready, print the URL."),
+    canary: int = typer.Option(None, "--canary", metavar="PCT", help="Kubernetes (Knative "
+                               "mode): send PCT % of the traffic to this deployment."),
+) -> None:
+    """Start the model server as a background process and wait until it is ready (local), or
+    create / update the InferenceService (kubernetes)."""
     from salesops.config import resolve_config_path
     from salesops.serving.deployment import deploy as run_deploy
 
     state = state_of(ctx)
     settings = state.settings(serving={"host": host, "port": port})
+    if dry_run:
+        from salesops.cli.dry_run import print_manifests, require_kubernetes
+        from salesops.serving.deployment import manifest
+
+        require_kubernetes(settings, "--dry-run")
+        print_manifests(state, [manifest(settings, version, alias, canary)])
+        return
+    if wait and settings.backend.kind != "kubernetes":
+        raise UsageError("--wait is for backend.kind = kubernetes (a local deploy always waits)")
     record = run_deploy(settings, resolve_config_path(state.config), version, alias,
-                        state.output.step)
+                        state.output.step, canary=canary, wait=wait)
     _render(state, record)
+
+
+@app.command("promote")
+def promote(ctx: typer.Context) -> None:
+    """Kubernetes (Knative mode): send all traffic to the canary."""
+    from salesops.serving.deployment import move_traffic
+
+    state = state_of(ctx)
+    _render(state, move_traffic(state.settings(), True, state.output.step))
+
+
+@app.command("rollback")
+def rollback(ctx: typer.Context) -> None:
+    """Kubernetes (Knative mode): send all traffic back to the previous revision."""
+    from salesops.serving.deployment import move_traffic
+
+    state = state_of(ctx)
+    _render(state, move_traffic(state.settings(), False, state.output.step))
 
 
 @app.command("status")
@@ -64,7 +100,9 @@ def stop(ctx: typer.Context) -> None:
 
 def _render(state: State, record: dict) -> None:
     def human(console) -> None:
-        if not record.get("pid"):
+        if "exists" in record:  # an InferenceService
+            _render_isvc(state, console, record)
+        elif not record.get("pid"):
             console.print("no model server deployed", markup=False)
         elif record.get("stopped"):
             console.print(f"model server stopped (pid {record['pid']}, "
@@ -75,3 +113,14 @@ def _render(state: State, record: dict) -> None:
             console.print(state.output.table("model server", ["", ""], rows))
 
     state.output.emit(record, human)
+
+
+def _render_isvc(state: State, console, record: dict) -> None:
+    if not record["exists"]:
+        console.print(f"no InferenceService {record['name']}"
+                      + (" (deleted)" if record.get("stopped") else ""), markup=False)
+        return
+    rows = [(key, record.get(key)) for key in ("name", "namespace", "ready", "detail", "url",
+            "deployment_mode", "model", "canary_percent")]
+    rows += [(f"traffic {t['revisionName']}", f"{t['percent']} %") for t in record["traffic"]]
+    console.print(state.output.table("InferenceService", ["", ""], rows))

@@ -25,8 +25,13 @@ def submit(
     epochs: int = typer.Option(None, "--epochs"),
     no_promote: bool = typer.Option(False, "--no-promote", help="Never move `champion`."),
     force_promote: bool = typer.Option(False, "--force-promote", help="Promote past the gate."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Kubernetes: print the TrainJob as "
+                                 "YAML; submit nothing."),
+    wait: bool = typer.Option(False, "--wait", help="Kubernetes: follow the TrainJob and its "
+                              "first node's log; exit 1 if it fails."),
 ) -> None:
-    """Build the training set from Feast, train, log to MLflow, register, gate."""
+    """Build the training set from Feast, train, log to MLflow, register, gate (local), or
+    create a Kubeflow TrainJob whose pods do that (kubernetes)."""
     from salesops.training.progress import progress_mode
     from salesops.training.submit import submit as run_submit
 
@@ -34,6 +39,10 @@ def submit(
     settings = state.settings(training={"nodes": nodes, "epochs": epochs})
     if nodes is not None and nodes < 1:
         raise UsageError("--nodes must be at least 1")
+    if dry_run or wait or settings.backend.kind == "kubernetes":
+        from salesops.cli.train_job import submit_job
+
+        return submit_job(state, settings, _mode(no_promote, force_promote), dry_run, wait)
     state.output.step(f"training on {settings.training.nodes} process(es), "
                       f"{settings.training.epochs} epochs")
     progress = progress_mode(state.output.quiet)
@@ -57,6 +66,26 @@ def run(
                          progress)
     if summary is not None:
         _render(state, summary)
+
+
+@app.command("status")
+def job_status(ctx: typer.Context, name: str = typer.Argument(..., help="TrainJob name.")) -> None:
+    """Kubernetes: a TrainJob's state and conditions."""
+    from salesops.cli.train_job import show_status
+
+    show_status(state_of(ctx), name)
+
+
+@app.command("logs")
+def job_logs(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="TrainJob name."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
+) -> None:
+    """Kubernetes: the log of a TrainJob's first node (stdout)."""
+    from salesops.cli.train_job import show_logs
+
+    show_logs(state_of(ctx), name, follow)
 
 
 def _render(state: State, summary: dict) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from salesops.config import Settings
-from salesops.errors import CheckFailed, NotBuiltYet, PreconditionError, UsageError
+from salesops.errors import CheckFailed, PreconditionError, UsageError
 from salesops.serving.client import INFO_PATH, client_url, get_json
 from salesops.workspace import Workspace, atomic_write_text
 
@@ -36,9 +36,13 @@ PROBE_TIMEOUT_S = 0.5
 
 
 def deploy(settings: Settings, config: Path | None, version: str | None, alias: str | None,
-           progress: Progress) -> dict[str, Any]:
+           progress: Progress, canary: int | None = None, wait: bool = True) -> dict[str, Any]:
+    """Local: a background `serve run`. Kubernetes: the InferenceService (`canary` percent of
+    the traffic to this spec in Knative mode; `wait` until Ready)."""
     if settings.backend.kind == "kubernetes":
-        raise NotBuiltYet("serve deploy (backend.kind = kubernetes)", 6)
+        return _cluster(settings).deploy(version, alias, canary, wait, progress)
+    if canary is not None:
+        raise UsageError("--canary needs backend.kind = kubernetes (KServe splits the traffic)")
     workspace = Workspace(settings.workspace)
     if workspace.read_json(workspace.build_manifest) is None:
         raise PreconditionError("no online features to serve",
@@ -73,6 +77,8 @@ def deploy(settings: Settings, config: Path | None, version: str | None, alias: 
 
 
 def status(settings: Settings) -> dict[str, Any]:
+    if settings.backend.kind == "kubernetes":
+        return _cluster(settings).status()
     workspace = Workspace(settings.workspace)
     record = workspace.read_json(workspace.server_state)
     if record is None:
@@ -84,6 +90,8 @@ def status(settings: Settings) -> dict[str, Any]:
 
 
 def stop(settings: Settings, progress: Progress) -> dict[str, Any]:
+    if settings.backend.kind == "kubernetes":
+        return _cluster(settings).stop(progress)
     workspace = Workspace(settings.workspace)
     record = workspace.read_json(workspace.server_state)
     if record is None:
@@ -93,6 +101,30 @@ def stop(settings: Settings, progress: Progress) -> dict[str, Any]:
         terminate(record["pid"])
     workspace.server_state.unlink(missing_ok=True)
     return {**record, "running": False, "ready": False, "uptime_s": None, "stopped": True}
+
+
+def move_traffic(settings: Settings, promote: bool, progress: Progress) -> dict[str, Any]:
+    """`serve promote` / `serve rollback`: canary traffic, kubernetes only."""
+    if settings.backend.kind != "kubernetes":
+        raise UsageError("canary traffic needs backend.kind = kubernetes; locally one server runs")
+    return _cluster(settings).move_traffic(promote, progress)
+
+
+def manifest(settings: Settings, version: str | None, alias: str | None,
+             canary: int | None) -> dict[str, Any]:
+    """The InferenceService `deploy` would apply (for `--dry-run`)."""
+    from salesops.backends.kubernetes.inference_service import check_canary
+    from salesops.backends.kubernetes.isvc_spec import inference_service
+
+    if canary is not None:
+        check_canary(settings, canary)
+    return inference_service(settings, version, alias, canary)
+
+
+def _cluster(settings: Settings):
+    from salesops.backends.kubernetes.inference_service import InferenceServices
+
+    return InferenceServices(settings)
 
 
 def running_record(workspace: Workspace) -> dict[str, Any] | None:

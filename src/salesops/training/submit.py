@@ -1,15 +1,23 @@
-"""`train submit` on the local backend: N worker processes with torch.distributed."""
+"""`train submit`: N worker processes with torch.distributed (local), or a Kubeflow
+TrainJob (kubernetes)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from salesops.config import Settings
-from salesops.errors import CheckFailed, NotBuiltYet, PreconditionError
+from salesops.errors import CheckFailed, PreconditionError
 from salesops.workspace import Workspace
 
 
 def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines") -> dict:
-    if settings.backend.kind == "kubernetes":
-        raise NotBuiltYet("train submit (backend.kind = kubernetes)", 6)
+    if settings.backend.kind == "kubernetes":  # the Python API: submit and follow to the end
+        def echo(line: str) -> None:
+            if progress != "off":
+                print(line, file=sys.stderr, flush=True)
+
+        return submit_trainjob(settings, promote_mode, wait=True, progress=echo, log=echo)
     workspace = Workspace(settings.workspace)
     if workspace.read_json(workspace.build_manifest) is None:
         raise PreconditionError("no features to train on",
@@ -25,6 +33,23 @@ def submit(settings: Settings, promote_mode: str = "auto", progress: str = "line
                             (settings_payload(settings), promote_mode, progress))
     except RuntimeError as exc:
         raise CheckFailed(f"training failed: {exc}") from None
+
+
+def trainjob_manifest(settings: Settings, promote_mode: str = "auto") -> dict:
+    """The TrainJob a submission would create (a new unique name each call)."""
+    from salesops.backends.kubernetes.trainjob_spec import new_name, trainjob
+
+    return trainjob(settings, new_name(), promote_mode)
+
+
+def submit_trainjob(settings: Settings, promote_mode: str, wait: bool,
+                    progress: Callable[[str], None], log: Callable[[str], None]) -> dict:
+    """Create the TrainJob; with `wait`, follow it (and node 0's log) until it ends."""
+    from salesops.backends.kubernetes.trainjob import TrainJobs
+
+    jobs = TrainJobs(settings)
+    record = jobs.submit(promote_mode, progress)
+    return jobs.wait(record["name"], progress, log) if wait else record
 
 
 def settings_payload(settings: Settings) -> dict:

@@ -1,0 +1,62 @@
+"""Idempotent apply: create, and on 409 (it exists) read it and merge-patch only when it
+differs. Deleting tolerates objects that are already gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from salesops.backends.base import Progress
+from salesops.backends.kubernetes.resources import Resource
+
+
+def resource_for(api_client, manifest: dict) -> Resource:
+    namespace = manifest["metadata"].get("namespace", "")
+    return Resource(api_client, manifest["kind"], namespace)
+
+
+def apply(api_client, manifest: dict, progress: Progress) -> tuple[str, dict]:
+    """Returns (`created` | `updated` | `unchanged`, the object as the server has it)."""
+    from kubernetes.client.exceptions import ApiException
+
+    resource = resource_for(api_client, manifest)
+    name = manifest["metadata"]["name"]
+    try:
+        created = resource.create(manifest)
+        progress(f"created {manifest['kind']}/{name}")
+        return "created", created
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    existing = resource.read(name)
+    if contains(existing, manifest):
+        return "unchanged", existing
+    updated = resource.patch(name, manifest)
+    progress(f"updated {manifest['kind']}/{name}")
+    return "updated", updated
+
+
+def delete(api_client, manifest: dict, progress: Progress) -> str:
+    """`removed`, or `missing` when there was nothing to delete."""
+    from kubernetes.client.exceptions import ApiException
+
+    name = manifest["metadata"]["name"]
+    try:
+        resource_for(api_client, manifest).delete(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return "missing"
+        raise
+    progress(f"deleted {manifest['kind']}/{name}")
+    return "removed"
+
+
+def contains(actual: Any, desired: Any) -> bool:
+    """Whether everything `desired` says is already true of `actual` (the server adds
+    defaults and status; those do not count as a difference)."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and contains(actual[key], value) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(actual, list) and len(actual) == len(desired)
+                and all(contains(a, d) for a, d in zip(actual, desired, strict=True)))
+    return actual == desired or str(actual) == str(desired)

@@ -1,0 +1,128 @@
+"""Deploying the InferenceService, waiting until Ready, its status, canary traffic, removal."""
+
+from __future__ import annotations
+
+import time
+
+from salesops.backends.base import Progress
+from salesops.backends.kubernetes import names
+from salesops.backends.kubernetes.apply import apply, delete
+from salesops.backends.kubernetes.client import connect
+from salesops.backends.kubernetes.isvc_spec import (
+    MODE_ANNOTATION,
+    canary_unsupported,
+    inference_service,
+    traffic_patch,
+)
+from salesops.backends.kubernetes.readiness import isvc_ready
+from salesops.backends.kubernetes.resources import Resource
+from salesops.config import Settings
+from salesops.errors import CheckFailed, PreconditionError, UsageError
+
+POLL_S = 2.0
+
+
+class InferenceServices:
+    def __init__(self, settings: Settings, poll_s: float | None = None, api_client=None) -> None:
+        self.settings = settings
+        self.namespace = settings.kubernetes.namespace
+        self.poll_s = POLL_S if poll_s is None else poll_s
+        self.api = api_client or connect(settings)
+        self.resource = Resource(self.api, "InferenceService", self.namespace)
+
+    def deploy(self, version: str | None, alias: str | None, canary: int | None,
+               wait: bool, progress: Progress) -> dict:
+        manifest = inference_service(self.settings, version, alias, canary)
+        if canary is not None:
+            check_canary(self.settings, canary)
+            if self.resource.get(names.INFERENCE_SERVICE) is None:
+                raise PreconditionError("no InferenceService to put a canary beside",
+                                        hint="deploy once without --canary first")
+        state, live = apply(self.api, manifest, progress)
+        if canary is None and (live.get("spec") or {}).get("predictor", {}).get(
+                "canaryTrafficPercent") is not None:
+            # a plain deploy ends a canary split (null removes the field in a merge patch)
+            self.resource.patch(names.INFERENCE_SERVICE, traffic_patch(None))
+        progress(f"InferenceService {names.INFERENCE_SERVICE}: {state}"
+                 + (f", canary at {canary} %" if canary is not None else ""))
+        return self.wait_ready(progress) if wait else self.status()
+
+    def wait_ready(self, progress: Progress) -> dict:
+        timeout_s = self.settings.kubernetes.ready_timeout_s
+        deadline, last = time.monotonic() + timeout_s, None
+        while True:
+            obj = self._read()
+            ready, detail = isvc_ready(obj)
+            if ready and _observed(obj):
+                record = describe(obj)
+                progress(f"ready at {record['url']}")
+                return record
+            if detail != last:
+                progress(f"waiting for InferenceService {names.INFERENCE_SERVICE} ({detail})")
+                last = detail
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"InferenceService {names.INFERENCE_SERVICE} not ready after "
+                                  f"{timeout_s:g} s (kubernetes.ready_timeout_s): {detail}")
+            time.sleep(self.poll_s)
+
+    def status(self) -> dict:
+        obj = self.resource.get(names.INFERENCE_SERVICE)
+        return describe(obj) if obj is not None else {"name": names.INFERENCE_SERVICE,
+                                                      "exists": False, "ready": False}
+
+    def stop(self, progress: Progress) -> dict:
+        state = delete(self.api, {"kind": "InferenceService", "metadata": {
+            "name": names.INFERENCE_SERVICE, "namespace": self.namespace}}, progress)
+        return {"name": names.INFERENCE_SERVICE, "exists": False, "ready": False,
+                "stopped": state == "removed"}
+
+    def move_traffic(self, promote: bool, progress: Progress) -> dict:
+        """Promote: all traffic to the canary (latest) revision; rollback: none to it."""
+        reason = canary_unsupported(self.settings)
+        if reason:
+            raise UsageError(f"no canary traffic to move: {reason}")
+        obj = self._read()
+        if (obj["spec"].get("predictor") or {}).get("canaryTrafficPercent") is None:
+            raise PreconditionError("no canary in progress",
+                                    hint="`salesops serve deploy --canary PCT` starts one")
+        self.resource.patch(names.INFERENCE_SERVICE, traffic_patch(None if promote else 0))
+        progress("canary promoted: 100 % to the latest revision" if promote
+                 else "canary rolled back: 100 % to the previous revision")
+        return describe(self._read())
+
+    def _read(self) -> dict:
+        obj = self.resource.get(names.INFERENCE_SERVICE)
+        if obj is None:
+            raise PreconditionError(f"no InferenceService {names.INFERENCE_SERVICE!r} in "
+                                    f"namespace {self.namespace!r}", hint="run `salesops serve deploy`")
+        return obj
+
+
+def check_canary(settings: Settings, percent: int) -> None:
+    if not 0 <= percent <= 100:
+        raise UsageError("--canary must be a percentage between 0 and 100")
+    reason = canary_unsupported(settings)
+    if reason:
+        raise UsageError(f"--canary is not available in Standard mode: {reason}")
+
+
+def describe(obj: dict) -> dict:
+    ready, detail = isvc_ready(obj)
+    predictor = (obj.get("spec") or {}).get("predictor") or {}
+    command = ((predictor.get("containers") or [{}])[0]).get("command") or []
+    status = obj.get("status") or {}
+    traffic = ((status.get("components") or {}).get("predictor") or {}).get("traffic") or []
+    return {"name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace"),
+            "exists": True, "ready": ready, "detail": detail, "url": status.get("url"),
+            "deployment_mode": (obj["metadata"].get("annotations") or {}).get(MODE_ANNOTATION),
+            "model": " ".join(command[-2:]) if len(command) >= 2 else None,
+            "canary_percent": predictor.get("canaryTrafficPercent"),
+            "traffic": [{k: t.get(k) for k in ("revisionName", "percent", "tag", "latestRevision")}
+                        for t in traffic]}
+
+
+def _observed(obj: dict) -> bool:
+    """Ready for *this* spec, not the previous one."""
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    generation = obj["metadata"].get("generation")
+    return observed is None or generation is None or observed >= generation
