@@ -139,6 +139,9 @@ class DriftSection(Section):
     share_threshold: float = Field(0.3, gt=0, le=1)
     current_weeks: int = Field(8, ge=1)
     min_rows: int = Field(200, ge=10)
+    error_ratio: float = Field(
+        1.5, gt=1, description="served weeks' WAPE above this times the holdout WAPE: degraded"
+    )
 
 
 class Settings(BaseSettings):
