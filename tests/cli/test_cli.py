@@ -2,8 +2,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 
 def test_help_imports_no_heavy_library():
     code = (
@@ -18,22 +16,11 @@ def test_help_imports_no_heavy_library():
     assert "HEAVY=\n" in out.stdout
 
 
-@pytest.mark.parametrize(
-    "args, issue",
-    [(["drift"], 7)],
-)
-def test_unbuilt_commands_say_so_and_fail(cli, args, issue):
-    result = cli(*args)
-    assert result.exit_code == 7
-    assert f"not built yet (tracked in issue #{issue})" in result.stderr
-    assert result.stdout == ""
-
-
 def test_json_error_is_one_document(cli):
-    result = cli("drift", "--json")
-    assert result.exit_code == 7
+    result = cli("drift", "--json")  # no feature store here
+    assert result.exit_code == 4
     doc = json.loads(result.stdout)
-    assert doc == {"error": doc["error"], "type": "not_built_yet", "exit_code": 7}
+    assert doc == {"error": doc["error"], "type": "precondition", "exit_code": 4}
 
 
 def test_config_error_exit_code_and_one_line(cli, tmp_path):

@@ -1,0 +1,50 @@
+"""One trained workspace for the drift tests, built once; each test gets a fresh copy of it
+(`features build --append-weeks` and `train submit` change a workspace)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.serving.conftest import free_port, run_cli
+
+#: 10 stores (store covariates are compared per store and week) × 5 depts, 90 weeks
+DATA = ["--stores", "10", "--depts", "5", "--weeks", "90"]
+#: the test data is small: 8 weeks hold 80 store-weeks and 400 series-weeks
+ENV = {"SALESOPS_DRIFT__MIN_ROWS": "50", "SALESOPS_SERVING__LOG_FLUSH_S": "0.2"}
+
+
+@pytest.fixture(scope="package")
+def base_workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("drift")
+    workspace = root / "ws"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
+            patch.delenv(name)
+        for name, value in {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}.items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        for args in (["infra", "up"], ["features", "build", *DATA],
+                     ["train", "submit", "--epochs", "2", "--force-promote"]):
+            assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+    shutil.copytree(workspace, root / "base")
+    return workspace
+
+
+@pytest.fixture
+def drift_ws(base_workspace, tmp_path, monkeypatch):
+    """A copy of the base workspace (a trained champion, 90 weeks), selected in the env.
+
+    A new path, not the base's restored in place: MLflow and Feast keep their SQLite
+    connections per path within the process. `infra up` renders the feature repo's paths
+    for the copy; model artifacts stay where the base's registry says (read only).
+    """
+    workspace = tmp_path / "ws"
+    shutil.copytree(base_workspace.parent / "base", workspace)
+    for name, value in {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace),
+                        "SALESOPS_SERVING__PORT": str(free_port())}.items():
+        monkeypatch.setenv(name, value)
+    assert run_cli("infra", "up") == 0
+    return workspace
