@@ -41,14 +41,16 @@ class PipelineResult:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     url: str | None = None
     model_version: str | None = None
+    drift: dict[str, Any] | None = None  # `drift` step's result (with `monitor`)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seconds": round(sum(s.seconds for s in self.steps), 2)}
 
 
 def run(settings: Settings, config: Path | None, progress: Progress, force: bool = False,
-        epoch_progress: str = "lines") -> PipelineResult:
-    """`epoch_progress`: how training shows its epochs (a `training.progress` mode)."""
+        epoch_progress: str = "lines", monitor: bool = False) -> PipelineResult:
+    """`epoch_progress`: how training shows its epochs (a `training.progress` mode);
+    `monitor`: end with `drift` (the champion's training data against the newest weeks)."""
     result = PipelineResult()
 
     def step(name: str, action: Callable[[], tuple[str, str]]) -> None:
@@ -62,6 +64,8 @@ def run(settings: Settings, config: Path | None, progress: Progress, force: bool
     step("train submit", lambda: _train(settings, force, epoch_progress))
     step("serve deploy", lambda: _serve(settings, config, progress, force, result))
     step("predict", lambda: _predict(settings, result))
+    if monitor:
+        step("drift", lambda: _drift(settings, result))
     return result
 
 
@@ -146,3 +150,17 @@ def _predict(settings: Settings, result: PipelineResult) -> tuple[str, str]:
                      sample["dept"].tolist())
     result.predictions = answer["predictions"]
     return "done", f"{len(result.predictions)} forecasts in {answer['latency_ms']:.1f} ms"
+
+
+def _drift(settings: Settings, result: PipelineResult) -> tuple[str, str]:
+    """Too little data is no verdict, and no reason to fail the run: the step says so."""
+    from salesops.errors import DataError
+    from salesops.monitoring import drift
+
+    try:
+        found = drift.run(settings)
+    except DataError as exc:
+        return "skipped", exc.one_line()
+    result.drift = found.to_dict()
+    drifted = ", ".join(found.drifted_features) or "no feature"
+    return "done", f"{'DRIFT' if found.drift else 'no drift'} ({drifted} drifted)"

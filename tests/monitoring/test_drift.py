@@ -48,10 +48,18 @@ def test_temperature_shift_is_named(cli, drift_ws, monkeypatch):
     assert cli("drift").exit_code == 1
 
 
-def test_demand_shift_drifts_sales_features_and_the_error_on_actuals(cli, drift_ws, tmp_path):
-    # serve the champion and ask for every series' next week, so actuals arrive later
-    assert cli("serve", "deploy").exit_code == 0
+def test_demand_shift_drifts_sales_features_and_the_error_on_actuals(cli, drift_ws, tmp_path,
+                                                                     monkeypatch):
+    # `pipeline run --monitor` serves the champion (the rest is up to date) and ends with
+    # drift: none yet. Then every series' next week is asked for, so actuals arrive later.
+    for key, value in {"STORES": "10", "DEPTS": "5", "WEEKS": "90"}.items():
+        monkeypatch.setenv(f"SALESOPS_DATA__{key}", value)
     try:
+        run = cli("pipeline", "run", "--monitor", "--json")
+        assert run.exit_code == 0, run.stderr
+        steps = {step["name"]: step for step in run.json()["steps"]}
+        assert steps["train submit"]["state"] == "skipped"
+        assert steps["drift"]["state"] == "done" and run.json()["drift"]["drift"] is False
         entities = [arg for s in range(1, 11) for d in range(1, 6)
                     for arg in ("--store", str(s), "--dept", str(d))]
         assert cli("predict", *entities).exit_code == 0

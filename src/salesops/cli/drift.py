@@ -24,7 +24,8 @@ Exit codes: 0 no drift, 1 drift, 2 usage or config error, 3 too little data for 
 (fewer than drift.min_rows rows in a window), 4 no feature store or no champion.
 
 Drift on purpose (demos, tests): `salesops features build --append-weeks 8 --shift
-temperature=+15` (also fuel_price=+0.5, markdown=2 (x), demand=0.6 (x)), then drift.
+temperature=+15` (also markdown=2 (x), demand=0.6 (x); fuel_price=+0.5 is
+shown, not counted), then drift.
 """
 
 

@@ -15,8 +15,10 @@ def run(
     force: bool = typer.Option(False, "--force", help="Redo every step, even if up to date."),
     nodes: int = typer.Option(None, "--nodes", min=1, help="Training processes."),
     epochs: int = typer.Option(None, "--epochs", min=1),
+    monitor: bool = typer.Option(False, "--monitor", help="End with `drift`; exit 1 on drift."),
 ) -> None:
-    """infra up -> features build -> train submit -> serve deploy -> sample predictions.
+    """infra up -> features build -> train submit -> serve deploy -> sample predictions
+    [-> drift].
 
     Idempotent: a re-run skips what is up to date (same data, a champion trained on it, a
     server running the champion).
@@ -27,7 +29,7 @@ def run(
     state = state_of(ctx)
     settings = state.settings(training={"nodes": nodes, "epochs": epochs})
     result = pipeline.run(settings, state.config, state.output.step, force=force,
-                          epoch_progress=progress_mode(state.output.quiet))
+                          epoch_progress=progress_mode(state.output.quiet), monitor=monitor)
 
     def human(console) -> None:
         console.print(state.output.table(
@@ -39,3 +41,5 @@ def run(
             [(p["store"], p["dept"], p["week"], p["forecast"]) for p in result.predictions]))
 
     state.output.emit(result.to_dict(), human)
+    if result.drift is not None and result.drift["drift"]:
+        raise typer.Exit(1)
