@@ -52,7 +52,11 @@ def test_down_refuses_a_folder_salesops_did_not_create(cli, workspace):
     assert cli("infra", "up").exit_code == 2  # nor does it take it over
 
 
-def test_kubernetes_backend_is_not_faked(cli, workspace, monkeypatch):
+def test_kubernetes_backend_is_not_faked(cli, workspace, monkeypatch, tmp_path):
+    """Without a cluster the kubernetes backend says so (tests/kubernetes has the rest)."""
     monkeypatch.setenv("SALESOPS_BACKEND__KIND", "kubernetes")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     result = cli("infra", "up")
-    assert result.exit_code == 7 and "issue #6" in result.stderr
+    assert result.exit_code == 6 and "no Kubernetes configuration" in result.stderr
+    assert not workspace.exists()
