@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
+from salesops.config import Settings
+
 CHART = Path(__file__).resolve().parents[2] / "charts" / "salesops"
 VALUE = re.compile(r"\{\{\s*\.Values\.([A-Za-z0-9_.]+)\s*\}\}")
 
@@ -59,6 +62,12 @@ def test_chart_with_default_values_equals_infra_up_dry_run(cli, monkeypatch, tmp
     assert result.exit_code == 0, result.stderr
     dry_run = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     chart = chart_objects()
+    # the dry run never prints the Secret (generated credentials); the chart takes the
+    # password as a value, and its Secret must match what `infra up` creates
+    (secret,) = [o for o in chart if o["kind"] == "Secret"]
+    built = next(o for o in infra_objects(Settings(), new_credentials()) if o["kind"] == "Secret")
+    assert normalized(secret) == normalized(built)
+    chart = [o for o in chart if o["kind"] != "Secret"]
     assert [(o["kind"], o["metadata"]["name"]) for o in chart] == [
         (o["kind"], o["metadata"]["name"]) for o in dry_run]
     for ours, theirs in zip(normalized(dry_run), normalized(chart), strict=True):

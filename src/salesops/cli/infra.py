@@ -38,9 +38,11 @@ def up(
         from salesops.cli.dry_run import print_manifests, require_kubernetes
 
         require_kubernetes(settings, "--dry-run")
-        state.output.warn("the Secret in this manifest holds freshly generated database "
-                          "credentials: apply it, do not store it")
-        print_manifests(state, infra_backend(settings).manifests())
+        backend = infra_backend(settings)
+        print_manifests(state, backend.manifests())
+        state.output.info("the database Secret is not printed (its credentials are never "
+                          f"shown); `infra up` generates it, or create it with:\n  "
+                          f"{backend.secret_hint()}")
         return
     _render(state, infra_backend(settings).up(state.output.step))
 

@@ -42,8 +42,16 @@ class KubernetesInfra:
         return InfraReport(backend="kubernetes", location=f"namespace {self.namespace}")
 
     def manifests(self) -> list[dict]:
-        """What `up` would apply (fresh credentials: this is for `--dry-run`)."""
-        return infra_objects(self.settings, new_credentials())
+        """What `up` would apply, for `--dry-run`, less the Secret: its credentials are
+        generated and never printed (`secret_hint` says how to create it instead)."""
+        return [obj for obj in infra_objects(self.settings, new_credentials())
+                if obj["kind"] != "Secret"]
+
+    def secret_hint(self) -> str:
+        """A command that creates the Secret with a password made by the user's own shell."""
+        return (f"kubectl -n {self.namespace} create secret generic {names.DB_SECRET} "
+                f"--from-literal=username={names.DB_USER} --from-literal=database={names.DB_NAME} "
+                "--from-literal=password=\"$(openssl rand -hex 24)\"")
 
     def up(self, progress: Progress) -> InfraReport:
         report = self._report()
