@@ -29,3 +29,15 @@ def test_psi_of_known_shares():
     # sum((c - r) ln(c / r)) over the two bins
     expected = (0.25 - 0.5) * np.log(0.25 / 0.5) + (0.75 - 0.5) * np.log(0.75 / 0.5)
     assert np.isclose(stats.psi(np.array([50, 50]), np.array([25, 75])), expected)
+
+
+def test_common_zeros_get_their_own_bin():
+    """Markdown spend is zero in most weeks; doubling the rest must still show."""
+    rng = np.random.default_rng(2)
+
+    def spend(n, scale=1.0):
+        return np.where(rng.random(n) < 0.6, 0.0, scale * rng.lognormal(0, 0.3, n))
+
+    reference = spend(4_000)
+    assert stats.compare(reference, spend(400)).psi < 0.1
+    assert stats.compare(reference, spend(400, scale=2.0)).psi > 0.3

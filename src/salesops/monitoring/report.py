@@ -58,15 +58,16 @@ def render(result: DriftResult) -> str:
     parts.append(f"<li>error on actuals: {e(_describe(result.actuals))}</li></ul>")
     if result.retrain:
         parts.append(f"<h2>Retraining</h2><p>{e(str(result.retrain))}</p>")
-    plotted = [f.feature for f in result.features if f.drifted]
+    plotted = [(f.feature, f.compared_as) for f in result.features if f.drifted]
     if result.predictions.get("drifted"):
-        plotted.append("prediction")
+        plotted.append(("prediction", result.predictions["compared_as"]))
     if plotted:
         parts.append("<h2>Distributions of what drifted</h2>")
-    for name in plotted:
+    for name, compared_as in plotted:
         ref, cur = result.samples[name]
-        parts.append(f"<h3>{e(name)}</h3><img alt='{e(name)}' src='data:image/png;base64,"
-                     f"{_plot(name, ref, cur)}'>")
+        title = name if compared_as == "value" else f"{name} {compared_as}"
+        parts.append(f"<h3>{e(title)}</h3><img alt='{e(name)}' src='data:image/png;base64,"
+                     f"{_plot(title, ref, cur)}'>")
     parts.append(f"<p><small>thresholds: {e(str(result.thresholds))}; "
                  f"{result.seconds:.1f} s</small></p></body></html>")
     return "\n".join(parts)
