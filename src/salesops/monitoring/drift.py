@@ -71,34 +71,10 @@ def run(settings: Settings, reference: tuple = (None, None), current: tuple = (N
     require_features(settings)  # before MLflow, which would create its database
     champion = find_champion(settings)
     windows = load_windows(settings, champion, reference, current)
-    for name, frame in (("reference", windows.dept[windows.dept["window"] == "reference"]),
-                        ("current", windows.dept[windows.dept["window"] == "current"])):
-        if len(frame) < config.min_rows:
-            rng = windows.reference_range if name == "reference" else windows.current_range
-            raise DataError(f"too little data for a verdict: the {name} window ({rng[0]} … "
-                            f"{rng[1]}) holds {len(frame)} rows, drift.min_rows is "
-                            f"{config.min_rows}", hint="widen the window or lower drift.min_rows")
+    _require_rows(windows, config.min_rows)
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    results = []
-    for name, grain, role in compared_features(champion.features if champion else None):
-        frame = windows.dept if grain == "dept" else windows.store
-        values, compared_as = _values(frame, name, windows)
-        ref = values[(frame["window"] == "reference").to_numpy()]
-        cur = values[(frame["window"] == "current").to_numpy()]
-        ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
-        result = FeatureDrift(name, role, compared_as, len(ref), len(cur))
-        if min(len(ref), len(cur)) < config.min_rows:
-            result.status = "few rows"
-        else:
-            found = stats.compare(ref, cur)
-            result.kind, result.test = found.kind, found.test
-            result.psi, result.pvalue = round(found.psi, 4), float(f"{found.pvalue:.4g}")
-            moved = found.psi >= config.psi_threshold and found.pvalue < config.ks_pvalue
-            result.drifted = moved and role == "verdict"
-            result.status = ("drift" if result.drifted else "moved (not counted)" if moved
-                             else "ok")
-            samples[name] = (ref, cur)
-        results.append(result)
+    results = [_compare(name, grain, role, windows, settings, samples) for name, grain, role
+               in compared_features(champion.features if champion else None)]
     counted = [r for r in results if r.role == "verdict" and r.status != "few rows"]
     if not counted:
         raise DataError(f"too little data for a verdict: no feature has drift.min_rows = "
@@ -125,6 +101,39 @@ def run(settings: Settings, reference: tuple = (None, None), current: tuple = (N
         actuals=actuals,
         drift=dataset_drift or bool(predictions.get("drifted")) or bool(actuals.get("degraded")),
         notes=windows.notes, seconds=round(time.perf_counter() - started, 2), samples=samples)
+
+
+def _require_rows(windows: Windows, min_rows: int) -> None:
+    for name, period in (("reference", windows.reference_range),
+                         ("current", windows.current_range)):
+        rows = int((windows.dept["window"] == name).sum())
+        if rows < min_rows:
+            raise DataError(f"too little data for a verdict: the {name} window ({period[0]} … "
+                            f"{period[1]}) holds {rows} rows, drift.min_rows is {min_rows}",
+                            hint="widen the window or lower drift.min_rows")
+
+
+def _compare(name: str, grain: str, role: str, windows: Windows, settings: Settings,
+             samples: dict) -> FeatureDrift:
+    """One feature's comparison; its two samples go to `samples` (for the report's plots)."""
+    config = settings.drift
+    frame = windows.dept if grain == "dept" else windows.store
+    values, compared_as = _values(frame, name, windows)
+    ref = values[(frame["window"] == "reference").to_numpy()]
+    cur = values[(frame["window"] == "current").to_numpy()]
+    ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+    result = FeatureDrift(name, role, compared_as, len(ref), len(cur))
+    if min(len(ref), len(cur)) < config.min_rows:
+        result.status = "few rows"
+        return result
+    found = stats.compare(ref, cur)
+    result.kind, result.test = found.kind, found.test
+    result.psi, result.pvalue = round(found.psi, 4), float(f"{found.pvalue:.4g}")
+    moved = found.drifted(config.psi_threshold, config.ks_pvalue)
+    result.drifted = moved and role == "verdict"
+    result.status = "drift" if result.drifted else "moved (not counted)" if moved else "ok"
+    samples[name] = (ref, cur)
+    return result
 
 
 def _values(frame: pd.DataFrame, name: str, windows: Windows) -> tuple[np.ndarray, str]:

@@ -65,7 +65,7 @@ def prediction_drift(settings: Settings, champion: Champion | None, windows: Win
     cur = served["prediction"].to_numpy(np.float64) / level_of(served, windows)
     ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
     found = stats.numeric(ref, cur)
-    drifted = found.psi >= settings.drift.psi_threshold and found.pvalue < settings.drift.ks_pvalue
+    drifted = found.drifted(settings.drift.psi_threshold, settings.drift.ks_pvalue)
     samples["prediction"] = (ref, cur)
     out.update(drifted=drifted, status="drift" if drifted else "ok", psi=round(found.psi, 4),
                pvalue=float(f"{found.pvalue:.4g}"), n_reference=len(ref), n_current=len(cur),

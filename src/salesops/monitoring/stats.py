@@ -33,6 +33,10 @@ class Comparison:
     pvalue: float
     statistic: float
 
+    def drifted(self, psi_threshold: float, pvalue: float) -> bool:
+        """The rule of this module's docstring: a large PSI that is not noise."""
+        return self.psi >= psi_threshold and self.pvalue < pvalue
+
 
 def compare(reference: np.ndarray, current: np.ndarray) -> Comparison:
     """Compare two samples of one feature (NaN-free, float)."""
