@@ -9,23 +9,28 @@ import typer
 from salesops.cli.state import State, state_of
 from salesops.errors import CheckFailed
 
-HELP = """Compare the champion's training data with the newest data; exit 1 on drift.
+HELP = """Compare the champion's training data with the newest data; exit 1 on
+drift.
 
-Reference: the weeks the champion was trained on (before its holdout, from its MLflow run).
-Current: the newest drift.current_weeks weeks of the feature store, and the predictions
-served since the champion was deployed. Per feature: PSI and a KS (numeric) or chi-square
-(categories) test; a feature drifts when PSI >= drift.psi_threshold and p < drift.ks_pvalue.
-Sales features are compared relative to each series' level and against the same weeks of
-the year; calendar features are left out, CPI/unemployment/fuel are shown but not counted.
-Drift = the share of drifted features >= drift.share_threshold, or drifted predictions, or
-a WAPE on served weeks with actuals above drift.error_ratio x the holdout WAPE.
+Reference: the weeks the champion was trained on (before its holdout, from
+its MLflow run). Current: the newest drift.current_weeks weeks of the
+feature store, and the predictions served since the champion was deployed.
 
-Exit codes: 0 no drift, 1 drift, 2 usage or config error, 3 too little data for a verdict
-(fewer than drift.min_rows rows in a window), 4 no feature store or no champion.
+Per feature: PSI and a KS (numeric) or chi-square (categories) test; a
+feature drifts when PSI >= drift.psi_threshold and p < drift.ks_pvalue.
+Sales features are compared relative to each series' level and against the
+same weeks of the year; calendar features are left out; CPI, unemployment
+and fuel are shown but not counted. Drift = the share of drifted features
+>= drift.share_threshold, or drifted predictions, or a WAPE on served
+weeks with actuals above drift.error_ratio x the holdout WAPE.
 
-Drift on purpose (demos, tests): `salesops features build --append-weeks 8 --shift
-temperature=+15` (also markdown=2 (x), demand=0.6 (x); fuel_price=+0.5 is
-shown, not counted), then drift.
+Exit codes: 0 no drift, 1 drift, 2 usage or config error, 3 too little
+data for a verdict (fewer than drift.min_rows rows in a window), 4 no
+feature store or no champion.
+
+Drift on purpose (demos, tests): salesops features build --append-weeks 8
+--shift temperature=+15 (also markdown=2 and demand=0.6 as factors;
+fuel_price=+0.5 is shown, not counted), then salesops drift.
 """
 
 
