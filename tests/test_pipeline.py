@@ -66,3 +66,9 @@ def test_pipeline_without_a_passing_model_fails_cleanly(cli, small_config, monke
     assert result.exit_code == 1
     assert "no champion to serve" in result.stderr
     assert cli("serve", "status", "--json").json()["running"] is False
+
+
+def test_pipeline_refuses_the_kubernetes_backend(cli, workspace, monkeypatch):
+    monkeypatch.setenv("SALESOPS_BACKEND__KIND", "kubernetes")
+    result = cli("pipeline", "run")
+    assert result.exit_code == 2 and "train submit --wait" in result.stderr

@@ -70,6 +70,13 @@ class FeatureStoreSection(Section):
         "salesops", pattern=r"^[a-z_][a-z0-9_]{0,50}$",
         description="schema of the feature store's tables; MLflow uses <schema>_mlflow",
     )
+
+    @field_validator("postgres_schema")
+    @classmethod
+    def _own_schema(cls, value: str) -> str:
+        if value == "public" or value.startswith("pg_"):
+            raise ValueError("must be a schema of salesops' own, not public or pg_*")
+        return value
     postgres_password_file: Path | None = Field(
         None, description="file holding the password, when the URL has none (nor PGPASSWORD)")
     redis_url: SecretStr | None = None

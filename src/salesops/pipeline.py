@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from salesops.config import Settings
-from salesops.errors import CheckFailed
+from salesops.errors import CheckFailed, UsageError
 from salesops.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -51,6 +51,9 @@ def run(settings: Settings, config: Path | None, progress: Progress, force: bool
         epoch_progress: str = "lines", monitor: bool = False) -> PipelineResult:
     """`epoch_progress`: how training shows its epochs (a `training.progress` mode);
     `monitor`: end with `drift` (the champion's training data against the newest weeks)."""
+    if settings.backend.kind == "kubernetes":
+        raise UsageError("pipeline run drives the local lifecycle; on Kubernetes run `infra up`, "
+                         "`features build`, `train submit --wait` and `serve deploy --wait`")
     result = PipelineResult()
 
     def step(name: str, action: Callable[[], tuple[str, str]]) -> None:

@@ -242,3 +242,52 @@ def test_a_build_that_fails_midway_leaves_the_previous_tables(cli, workspace, mo
     again = cli("features", "build", *SMALL, "--json")
     assert again.exit_code == 0, again.stderr
     assert counts() == before  # same data again: same tables
+
+
+def test_a_pod_without_workspace_files_reads_the_build_from_the_server(cli, workspace,
+                                                                        monkeypatch, database):
+    """A TrainJob or predictor pod has the feature repo but no parquet copy or manifest file."""
+    import shutil
+
+    from salesops.config import load_settings
+    from salesops.features.feast_ops import open_store
+    from salesops.serving.online import OnlineFeatures
+    from salesops.training.dataset import load_training_set
+    from salesops.workspace import Workspace
+
+    _use_postgres(monkeypatch, database)
+    assert cli("infra", "up").exit_code == 0
+    built = cli("features", "build", *SMALL, "--json")
+    assert built.exit_code == 0
+    ws = Workspace(workspace)
+    shutil.rmtree(ws.offline_data)
+    ws.build_manifest.unlink()
+
+    settings = load_settings()
+    training_set = load_training_set(settings)
+    assert training_set.fingerprint == built.json()["fingerprint"]
+    assert len(training_set.frame) == 12 * (90 - 8)
+    online = OnlineFeatures(open_store(ws), ws, ["sales_lag_1"], settings.feature_store.ttl_days,
+                            settings=settings)
+    assert online.size == 12
+
+
+def test_infra_down_drops_only_the_schemas_salesops_created(cli, workspace, monkeypatch,
+                                                            database):
+    import psycopg
+
+    with psycopg.connect(**PG, dbname=database, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA team_data")
+        conn.execute("CREATE TABLE team_data.keep_me (id int)")
+    _use_postgres(monkeypatch, database)
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_SCHEMA", "team_data")
+    assert cli("infra", "up").exit_code == 0
+    down = cli("infra", "down", "--yes", "--json")
+    assert down.exit_code == 0, down.stderr
+    with psycopg.connect(**PG, dbname=database) as conn:
+        schemas = {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")}
+    assert "team_data" in schemas and "team_data_mlflow" not in schemas
+
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_SCHEMA", "public")
+    refused = cli("infra", "up")
+    assert refused.exit_code == 2 and "postgres_schema" in refused.stderr

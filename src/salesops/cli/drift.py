@@ -95,9 +95,12 @@ def _render(state: State, console, result) -> None:
         console.print(f"note: {note}", markup=False)
     if result.retrain:
         r = result.retrain
-        console.print(f"retrained: v{r.get('version')} "
-                      f"{'promoted' if r['promoted'] else 'not promoted'}: "
-                      f"{r.get('reason') or r.get('error')}", markup=False)
+        if "trainjob" in r:
+            console.print(f"retrained: {r['reason']}", markup=False)
+        else:
+            console.print(f"retrained: v{r.get('version')} "
+                          f"{'promoted' if r['promoted'] else 'not promoted'}: "
+                          f"{r.get('reason') or r.get('error')}", markup=False)
     counted = sum(f.role == "verdict" and f.status != "few rows" for f in result.features)
     named = f" ({', '.join(result.drifted_features)})" if result.drifted_features else ""
     console.print(f"{'DRIFT' if result.drift else 'no drift'}: {len(result.drifted_features)} of "

@@ -22,7 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-HOLIDAYS = ("super_bowl", "labor_day", "thanksgiving", "christmas")
+from salesops.features.schema import HOLIDAY_NAMES
+
+#: the four holiday weeks, in calendar order (one list with the feature schema's columns)
+HOLIDAYS = HOLIDAY_NAMES
 #: distances are capped so that the columns stay small ints and the far tail (which carries
 #: no signal: every week is at most ~6 months from some holiday anyway) stays bounded.
 MAX_WEEKS = 52

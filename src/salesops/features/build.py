@@ -98,6 +98,10 @@ def build(
 
     manifest["fingerprint"] = offline.fingerprint(frames)
     manifest["next_week"] = frames.next_week.isoformat()
+    if settings.feature_store.profile == "postgres":
+        from salesops.features.postgres import pg_target, write_manifest
+
+        write_manifest(pg_target(settings), manifest)
     offline.write_manifest(workspace, manifest)
     return BuildResult(
         source=manifest["source"],

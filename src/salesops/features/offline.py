@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from salesops.config import Settings
 from salesops.data.dataset import SalesDataset, conform
 from salesops.features.engineering import FeatureFrames
 from salesops.workspace import Workspace, atomic_write_text
@@ -55,6 +56,19 @@ def fingerprint(frames: FeatureFrames) -> str:
 
 def write_manifest(workspace: Workspace, manifest: Mapping[str, Any]) -> None:
     atomic_write_text(workspace.build_manifest, json.dumps(manifest, indent=2) + "\n")
+
+
+def read_manifest(settings: Settings, workspace: Workspace) -> dict[str, Any] | None:
+    """The last complete build's manifest. On the `postgres` profile the server's copy wins:
+    the offline data lives there, and a pod or a teammate has no workspace file."""
+    if settings.feature_store.profile == "postgres":
+        from salesops.features.postgres import pg_target
+        from salesops.features.postgres import read_manifest as read_server_manifest
+
+        manifest = read_server_manifest(pg_target(settings))
+        if manifest is not None:
+            return manifest
+    return workspace.read_json(workspace.build_manifest)
 
 
 def append_synthetic(

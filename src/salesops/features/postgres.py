@@ -27,6 +27,10 @@ from salesops.config import Settings
 from salesops.errors import ConfigError, ServiceUnavailable
 
 CONNECT_TIMEOUT_S = 5
+#: the comment on the schemas `infra up` creates; `infra down` drops only schemas bearing it
+OWNER_MARK = "created by salesops infra up"
+#: one row: the manifest of the last complete `features build` (written last, like the file)
+MANIFEST_TABLE = "build_manifest"
 
 
 @dataclass(frozen=True)
@@ -159,9 +163,14 @@ def prepare(target: PgTarget) -> list[str]:
     schemas = [target.schema, target.mlflow_schema]
     with connect(target, autocommit=True) as conn:
         for schema in schemas:
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                  (schema,)).fetchone()
             try:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(schema)))
+                if not exists:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+                    # the mark `infra down` looks for: it drops only what salesops created
+                    conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                        sql.Identifier(schema), sql.Literal(OWNER_MARK)))
             except psycopg.errors.InsufficientPrivilege:
                 raise ConfigError(
                     f"user {target.user!r} may not create schema {schema!r} in database "
@@ -242,11 +251,47 @@ def read_table(target: PgTarget, name: str, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def drop_schemas(target: PgTarget) -> None:
-    """Remove everything salesops created on the server (`infra down`)."""
+def write_manifest(target: PgTarget, manifest: Mapping[str, object]) -> None:
+    """The build manifest on the server too: pods and teammates have no workspace file."""
+    import json
+
     from psycopg import sql
 
+    table = sql.Identifier(target.schema, MANIFEST_TABLE)
+    with connect(target) as conn, conn.transaction():
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id INT PRIMARY KEY, manifest JSONB "
+                             "NOT NULL, written_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                     .format(table))
+        conn.execute(sql.SQL("INSERT INTO {} (id, manifest) VALUES (1, %s) ON CONFLICT (id) DO "
+                             "UPDATE SET manifest = EXCLUDED.manifest, written_at = now()")
+                     .format(table), (json.dumps(manifest),))
+
+
+def read_manifest(target: PgTarget) -> dict | None:
+    """The last complete build's manifest, None before the first build."""
+    import psycopg
+    from psycopg import sql
+
+    with connect(target) as conn:
+        try:
+            row = conn.execute(sql.SQL("SELECT manifest FROM {} WHERE id = 1").format(
+                sql.Identifier(target.schema, MANIFEST_TABLE))).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+    return row[0] if row else None
+
+
+def drop_schemas(target: PgTarget) -> list[str]:
+    """Remove the schemas salesops created on the server (`infra down`); a schema that was
+    there before `infra up` (no mark) is left alone. Returns the dropped ones."""
+    from psycopg import sql
+
+    dropped = []
     with connect(target, autocommit=True) as conn:
         for schema in (target.schema, target.mlflow_schema):
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(schema)))
+            row = conn.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace "
+                               "WHERE nspname = %s", (schema,)).fetchone()
+            if row is not None and row[0] == OWNER_MARK:
+                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+                dropped.append(schema)
+    return dropped

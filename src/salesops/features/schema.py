@@ -12,7 +12,7 @@ MIN_HISTORY_WEEKS = 8
 #: weeks of history the year features need: the year-on-year ratio compares the last 4 weeks
 #: with weeks t-56..t-53, the longest reach of any feature.
 YEAR_HISTORY_WEEKS = 56
-#: holiday weeks are named in `data.calendar.HOLIDAYS`; repeated here to keep this module light
+#: the holidays whose weeks the calendar knows (`data.calendar.HOLIDAYS` is this tuple)
 HOLIDAY_NAMES = ("super_bowl", "labor_day", "thanksgiving", "christmas")
 
 DEPT_FEATURES = (

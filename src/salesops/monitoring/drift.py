@@ -161,6 +161,10 @@ def retrain(settings: Settings, progress: str) -> dict[str, Any]:
         summary = submit(settings, "auto", progress)
     except CheckFailed as exc:
         return {"ran": True, "error": exc.one_line(), "promoted": False}
+    if "metrics" not in summary:  # a TrainJob (backend.kind = kubernetes): its pod decided
+        return {"ran": True, "trainjob": summary["name"], "promoted": False,
+                "reason": f"TrainJob {summary['name']} {summary['state']}; the gate's decision is "
+                "in its log (`salesops train logs`) and in `salesops models list`"}
     model = next(row for row in summary["metrics"] if row["name"] == "model")
     return {"ran": True, "version": summary["version"], "promoted": summary["promoted"],
             "reason": summary["reason"], "wape": model["wape"], "run_id": summary["run_id"]}

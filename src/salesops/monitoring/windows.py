@@ -31,6 +31,7 @@ import pandas as pd
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError, UsageError
 from salesops.features.schema import TARGET, TIMESTAMP
+from salesops.training.inputs import ID_COLUMNS
 from salesops.workspace import Workspace
 
 SEASON_SLACK = 1
@@ -77,15 +78,13 @@ def find_champion(settings: Settings) -> Champion | None:
 
     connect(settings)
     name = settings.mlflow.model_name
-    version = registry.champion_version(name)
-    if version is None:
+    found = registry.champion_run(name)
+    if found is None:
         return None
-    client = registry.client()
-    run_id = client.get_model_version(name, version).run_id
-    run = client.get_run(run_id)
+    version, run = found
     info = mlflow.models.get_model_info(f"models:/{name}/{version}")
-    features = [c for c in info.signature.inputs.input_names() if c not in ("store", "dept")]
-    return Champion(name, version, run_id, features,
+    features = [c for c in info.signature.inputs.input_names() if c not in ID_COLUMNS]
+    return Champion(name, version, run.info.run_id, features,
                     pd.Timestamp(run.data.params["holdout_start"], tz="UTC"),
                     run.data.metrics.get("holdout_wape"))
 
@@ -141,10 +140,6 @@ def load_windows(settings: Settings, champion: Champion | None, reference: tuple
 
     return Windows(tag(dept), tag(store), target, levels, markdown_levels, _range(ref_weeks),
                    _range(cur_weeks), season_weeks, notes)
-
-
-def in_season(weeks: pd.Series | pd.DatetimeIndex, season: list[int]) -> np.ndarray:
-    return _in_season(pd.DatetimeIndex(weeks), season)
 
 
 def _in_season(weeks: pd.DatetimeIndex, season: list[int]) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from salesops.errors import PreconditionError
+from salesops.config import Settings
 from salesops.features.feast_ops import quiet_feast
 from salesops.serving.entities import BadRequest
 from salesops.workspace import Workspace
@@ -71,9 +72,12 @@ class Snapshot:
 
 class OnlineFeatures:
     def __init__(self, store: FeatureStore, workspace: Workspace, features: list[str],
-                 ttl_days: int, poll_s: float = 1.0) -> None:
+                 ttl_days: int, poll_s: float = 1.0, settings: Settings | None = None) -> None:
         self.store = store
         self.workspace = workspace
+        #: on the `postgres` profile the known series come from the server (a pod has no
+        #: workspace files); None: the workspace's files
+        self.settings = settings
         self.features = list(features)
         self.ttl = timedelta(days=ttl_days)
         self.poll_s = poll_s
@@ -150,13 +154,27 @@ class OnlineFeatures:
     def _known_series(self) -> tuple[np.ndarray, np.ndarray]:
         """(store, dept) pairs that may be online: those with offline rows inside the TTL
         before the week the last build materialized."""
-        manifest = self.workspace.read_json(self.workspace.build_manifest) or {}
-        path = self.workspace.offline_data / "dept_weekly.parquet"
-        if "next_week" not in manifest or not path.is_file():
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        since = pd.Timestamp(manifest["next_week"]) - self.ttl
-        keys = pd.read_parquet(path, columns=["store", "dept"],
-                               filters=[("event_timestamp", ">=", since)]).drop_duplicates()
+        none = np.empty(0, np.int64), np.empty(0, np.int64)
+        if self.settings is not None and self.settings.feature_store.profile == "postgres":
+            from salesops.features.offline import read_manifest
+            from salesops.features.postgres import pg_target, read_table
+
+            manifest = read_manifest(self.settings, self.workspace) or {}
+            if "next_week" not in manifest:
+                return none
+            since = pd.Timestamp(manifest["next_week"]) - self.ttl
+            rows = read_table(pg_target(self.settings), "dept_weekly",
+                              ["store", "dept", "event_timestamp"])
+            keys = rows.loc[rows["event_timestamp"] >= since, ["store", "dept"]]
+        else:
+            manifest = self.workspace.read_json(self.workspace.build_manifest) or {}
+            path = self.workspace.offline_data / "dept_weekly.parquet"
+            if "next_week" not in manifest or not path.is_file():
+                return none
+            since = pd.Timestamp(manifest["next_week"]) - self.ttl
+            keys = pd.read_parquet(path, columns=["store", "dept"],
+                                   filters=[("event_timestamp", ">=", since)])
+        keys = keys.drop_duplicates()
         return keys["store"].to_numpy(np.int64), keys["dept"].to_numpy(np.int64)
 
     # -- Feast --------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError, UsageError
-from salesops.features.schema import MODEL_FEATURES
 
 KEYS = ("store", "dept")
 log = logging.getLogger("salesops.serving")
@@ -71,10 +70,11 @@ class Scorer:
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         schema = model.metadata.get_input_schema()
         if schema is None or not schema.has_input_names():
-            dtypes = {feature: np.dtype(np.float64) for feature in MODEL_FEATURES}
-        else:
-            dtypes = {column: np.dtype(kind.to_numpy())
-                      for column, kind in schema.input_types_dict().items()}
+            # every model `train submit` logs has one; without it the inputs are unknown
+            raise DataError(f"model {name!r} v{version} has no input signature naming its "
+                            "columns; train it with `salesops train submit`")
+        dtypes = {column: np.dtype(kind.to_numpy())
+                  for column, kind in schema.input_types_dict().items()}
         return cls(name, version, model, list(dtypes), dtypes)
 
     @property

@@ -77,9 +77,10 @@ class TrainingSet:
 
 def load_training_set(settings: Settings) -> TrainingSet:
     from salesops.features import feast_ops
+    from salesops.features.offline import read_manifest
 
     workspace = Workspace(settings.workspace)
-    manifest = workspace.read_json(workspace.build_manifest)
+    manifest = read_manifest(settings, workspace)
     if manifest is None:
         raise PreconditionError("no features to train on",
                                 hint="run `salesops features build` first")

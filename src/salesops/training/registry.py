@@ -64,15 +64,23 @@ def champion_version(name: str) -> str | None:
         return None
 
 
-def champion_lineage(name: str) -> tuple[str, str | None] | None:
-    """(version, data fingerprint it was trained on) of the champion, None without one."""
+def champion_run(name: str):
+    """(version, MLflow run that trained it) of the champion, None without one."""
     version = champion_version(name)
     if version is None:
         return None
     c = client()
     run_id = c.get_model_version(name, version).run_id
-    tags = c.get_run(run_id).data.tags if run_id else {}
-    return version, tags.get("data_fingerprint")
+    return version, (c.get_run(run_id) if run_id else None)
+
+
+def champion_lineage(name: str) -> tuple[str, str | None] | None:
+    """(version, data fingerprint it was trained on) of the champion, None without one."""
+    found = champion_run(name)
+    if found is None:
+        return None
+    version, run = found
+    return version, (run.data.tags if run else {}).get("data_fingerprint")
 
 
 def promote(name: str, version: str) -> None:

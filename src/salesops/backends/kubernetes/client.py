@@ -89,7 +89,11 @@ def status_message(exc) -> str:
         return str(exc.body or "")[:200]
 
 
-def missing_crd(exc, plural: str) -> ClusterError | None:
+class CrdMissing(ClusterError):
+    """A custom resource's CRD is not installed (Trainer or KServe missing)."""
+
+
+def missing_crd(exc, plural: str) -> CrdMissing | None:
     """A 404 on a custom resource *collection* means its CRD is not installed (a missing
     object has `details.name`; a missing namespace has `details.kind == namespaces`)."""
     if exc.status != 404 or plural not in CRD_OWNERS:
@@ -100,8 +104,8 @@ def missing_crd(exc, plural: str) -> ClusterError | None:
         details = {}
     if details.get("name") or details.get("kind") == "namespaces":
         return None
-    return ClusterError(f"{CRD_OWNERS[plural]} is not installed in this cluster: the API server "
-                        f"does not serve {plural}")
+    return CrdMissing(f"{CRD_OWNERS[plural]} is not installed in this cluster: the API server "
+                      f"does not serve {plural}")
 
 
 def _reason(exc: Any) -> str:

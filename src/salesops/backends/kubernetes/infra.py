@@ -13,7 +13,7 @@ import time
 from salesops.backends.base import Component, InfraReport, Progress
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.apply import apply, delete
-from salesops.backends.kubernetes.client import connect
+from salesops.backends.kubernetes.client import CrdMissing, connect
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
 from salesops.backends.kubernetes.readiness import workload_state
 from salesops.backends.kubernetes.resources import CUSTOM, Resource
@@ -107,10 +107,8 @@ class KubernetesInfra:
     def _custom_items(self, kind: str, selector: str) -> list[dict]:
         try:
             return self._resource(kind).list(selector)
-        except ClusterError as exc:  # Trainer or KServe not installed: nothing of ours there
-            if "not installed" in exc.message:
-                return []
-            raise
+        except CrdMissing:  # Trainer or KServe not installed: nothing of ours there
+            return []
 
     def _existing_credentials(self) -> dict[str, str] | None:
         secret = self._resource("Secret").get(names.DB_SECRET)

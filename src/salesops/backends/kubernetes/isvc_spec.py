@@ -23,7 +23,6 @@ from salesops.backends.kubernetes.pod_env import env_vars
 from salesops.config import Settings
 
 API_VERSION = "serving.kserve.io/v1beta1"
-GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 CONTAINER = "kserve-container"
 

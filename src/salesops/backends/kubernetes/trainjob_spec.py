@@ -20,7 +20,7 @@ from salesops.backends.kubernetes.pod_env import env_vars
 from salesops.config import Settings
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
-GROUP, VERSION, PLURAL = "trainer.kubeflow.org", "v1alpha1", "trainjobs"
+GROUP = "trainer.kubeflow.org"
 #: runtimePatches are keyed by a domain-prefixed manager
 PATCH_MANAGER = "salesops.io/cli"
 #: the replicated job and container of the torch-distributed runtime

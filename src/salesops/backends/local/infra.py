@@ -126,9 +126,10 @@ class LocalInfra:
             from salesops.features.postgres import drop_schemas, pg_target
 
             target = pg_target(self.settings)
-            drop_schemas(target)
-            progress(f"dropped schemas {target.schema}, {target.mlflow_schema} at {target.where}")
-            report.components.append(Component("postgres", "schemas", "removed", target.where))
+            dropped = drop_schemas(target)
+            detail = f"{', '.join(dropped) or 'none created by salesops'} at {target.where}"
+            progress(f"dropped schemas {detail}")
+            report.components.append(Component("postgres", "schemas", "removed", detail))
         shutil.rmtree(ws.root)
         progress(f"removed {ws.root}")
         report.components.append(Component("workspace", "directory", "removed", str(ws.root)))
