@@ -224,30 +224,41 @@ def _columns(frame: pd.DataFrame):
     return sql.SQL(", ").join(types)
 
 
+#: rows rendered to CSV at a time when loading: bounds the text held in memory
+COPY_CHUNK_ROWS = 200_000
+
+
 def _copy(conn, table, frame: pd.DataFrame) -> None:
-    """COPY in CSV form: one round trip, pandas formats the rows (NaN -> NULL)."""
+    """COPY in CSV form, a chunk of rows at a time; pandas formats the rows (NaN -> NULL)."""
     from psycopg import sql
 
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="", date_format="%Y-%m-%d %H:%M:%S%z")
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(table, columns)
     with conn.cursor().copy(statement) as copy:
-        copy.write(buffer.getvalue())
+        for start in range(0, len(frame), COPY_CHUNK_ROWS):
+            chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
+            copy.write(chunk.to_csv(index=False, header=False, na_rep="",
+                                    date_format="%Y-%m-%d %H:%M:%S%z"))
 
 
 def read_table(target: PgTarget, name: str, columns: list[str]) -> pd.DataFrame:
+    """Columns of a table, through COPY TO STDOUT and pandas' CSV reader (no Python rows)."""
     from psycopg import sql
 
-    query = sql.SQL("SELECT {} FROM {}").format(
+    query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT WITH (FORMAT csv, HEADER)").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         sql.Identifier(target.schema, name))
+    buffer = io.BytesIO()
     with connect(target) as conn:
-        cursor = conn.execute(query)
-        frame = pd.DataFrame(cursor.fetchall(), columns=columns)
-    for column in columns:
-        if column == "event_timestamp":
-            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+        conn.execute("SET TIME ZONE 'UTC'")
+        with conn.cursor().copy(query) as copy:
+            for data in copy:
+                buffer.write(data)
+    buffer.seek(0)
+    frame = pd.read_csv(buffer)
+    if "event_timestamp" in frame:
+        frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
+            "datetime64[us, UTC]")
     return frame
 
 
