@@ -2,6 +2,8 @@
 repo and (later) training and serving share. Light on purpose: no pandas import."""
 
 TIMESTAMP = "event_timestamp"
+#: the Feast entities' join keys: what a request names and what the model embeds
+ENTITY_KEYS = ("store", "dept")
 TARGET = "weekly_sales"
 LAGS = (1, 2, 4, 8, 52)
 WINDOWS = (4, 8, 52)

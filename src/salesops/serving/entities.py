@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 
-KEYS = ("store", "dept")
+from salesops.features.schema import ENTITY_KEYS
+
+KEYS = ENTITY_KEYS
 INTEGER_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 
 

@@ -19,6 +19,7 @@ from kserve.errors import InvalidInput  # noqa: E402
 from salesops.config import Settings  # noqa: E402
 from salesops.errors import PreconditionError  # noqa: E402
 from salesops.features.feast_ops import open_store  # noqa: E402
+from salesops.features.schema import ENTITY_KEYS  # noqa: E402
 from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2  # noqa: E402
 from salesops.serving.online import OnlineFeatures  # noqa: E402
 from salesops.serving.prediction_log import PredictionLog  # noqa: E402
@@ -98,7 +99,7 @@ class DemandPredictor(Model):
                              use_binary_outputs=request.use_binary_outputs)
 
     def get_input_types(self) -> list[dict[str, Any]]:
-        return [{"name": key, "datatype": "INT64", "shape": [-1]} for key in ("store", "dept")]
+        return [{"name": key, "datatype": "INT64", "shape": [-1]} for key in ENTITY_KEYS]
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return [{"name": "forecast", "datatype": "FP64", "shape": [-1]},

@@ -20,8 +20,9 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError, UsageError
+from salesops.features.schema import ENTITY_KEYS
 
-KEYS = ("store", "dept")
+KEYS = ENTITY_KEYS
 log = logging.getLogger("salesops.serving")
 
 

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from salesops.errors import DataError
+from salesops.features.schema import ENTITY_KEYS
 
 #: the recent sales level every sales feature is measured against
 LEVEL = "sales_mean_4"
-ID_COLUMNS = ("store", "dept")
+ID_COLUMNS = ENTITY_KEYS
 #: integer season codes the network would extrapolate (see the module docstring)
 DROPPED = ("week_of_year", "month", "quarter")
 #: the year-on-year ratio is clipped: a department that sold nothing a year ago has a huge one
