@@ -95,13 +95,20 @@ def data_pvc(settings: Settings) -> dict:
     """Where MLflow keeps artifacts, unless `kubernetes.artifact_uri` names an object store."""
     from kubernetes import client
 
-    k8s = settings.kubernetes
     return to_manifest(client.V1PersistentVolumeClaim(
         api_version="v1", kind="PersistentVolumeClaim",
         metadata=_meta(settings, names.DATA_PVC, "storage"),
-        spec=client.V1PersistentVolumeClaimSpec(
-            access_modes=["ReadWriteOnce"], storage_class_name=k8s.storage_class,
-            resources=client.V1VolumeResourceRequirements(requests={"storage": k8s.storage_size}))))
+        spec=_volume_claim_spec(settings)))
+
+
+def _volume_claim_spec(settings: Settings):
+    """One ReadWriteOnce volume of `kubernetes.storage_size` (MLflow's PVC, Postgres' data)."""
+    from kubernetes import client
+
+    k8s = settings.kubernetes
+    return client.V1PersistentVolumeClaimSpec(
+        access_modes=["ReadWriteOnce"], storage_class_name=k8s.storage_class,
+        resources=client.V1VolumeResourceRequirements(requests={"storage": k8s.storage_size}))
 
 
 def feature_store_config(settings: Settings) -> dict:
@@ -172,9 +179,7 @@ def postgres_statefulset(settings: Settings) -> dict:
         volume_mounts=[client.V1VolumeMount(name="data", mount_path=POSTGRES_DATA)])
     claim = client.V1PersistentVolumeClaim(
         metadata=client.V1ObjectMeta(name="data", labels=names.labels("database")),
-        spec=client.V1PersistentVolumeClaimSpec(
-            access_modes=["ReadWriteOnce"], storage_class_name=k8s.storage_class,
-            resources=client.V1VolumeResourceRequirements(requests={"storage": k8s.storage_size})))
+        spec=_volume_claim_spec(settings))
     return to_manifest(client.V1StatefulSet(
         api_version="apps/v1", kind="StatefulSet",
         metadata=_meta(settings, names.POSTGRES, "database"),
