@@ -22,6 +22,10 @@ DEPT_FEATURES = (
     + [f"sales_{stat}_{w}" for w in WINDOWS for stat in ("mean", "std")]
     + ["sales_zero_share_8", "sales_yoy_ratio"]
 )
+#: features in sales dollars (lags, window means and stds): non-negative, and compared
+#: against a series' level rather than raw
+SALES_UNIT_FEATURES = [f for f in DEPT_FEATURES
+                       if f.startswith(("sales_lag_", "sales_mean_", "sales_std_"))]
 #: null in the rows of a series' first year (see YEAR_HISTORY_WEEKS); never null online once
 #: a series has that much history
 YEAR_FEATURES = ["sales_lag_52", "sales_mean_52", "sales_std_52", "sales_yoy_ratio"]

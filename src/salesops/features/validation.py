@@ -16,6 +16,7 @@ from salesops.features.schema import (
     DEPT_FEATURES,
     HOLIDAY_OFFSET_FEATURES,
     MIN_HISTORY_WEEKS,
+    SALES_UNIT_FEATURES,
     STORE_FEATURES,
     TARGET,
     TIMESTAMP,
@@ -38,7 +39,7 @@ def _int(low: int, high: int) -> pa.Column:
 def _dept_schema() -> pa.DataFrameSchema:
     columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS}
     for name in DEPT_FEATURES:
-        nonneg = name.startswith(("sales_lag", "sales_mean", "sales_std"))
+        nonneg = name in SALES_UNIT_FEATURES
         # the year features are null until a series has a year of history
         nullable = name in YEAR_FEATURES
         columns[name] = _float(_NONNEG, nullable=nullable) if nonneg else _float(nullable=nullable)

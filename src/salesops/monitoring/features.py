@@ -25,6 +25,7 @@ from salesops.features.schema import (
     DEPT_FEATURES,
     HOLIDAY_OFFSET_FEATURES,
     MODEL_FEATURES,
+    SALES_UNIT_FEATURES,
     STORE_FEATURES,
     YEAR_FEATURES,
 )
@@ -33,8 +34,7 @@ CALENDAR = frozenset({"week_of_year", "month", "quarter", "week_sin", "week_cos"
                       "weeks_to_holiday", "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES})
 MACRO = frozenset({"cpi", "unemployment", "fuel_price"})
 #: compared divided by the series' reference sales level (see `windows`)
-SALES_VALUED = tuple(f for f in DEPT_FEATURES if f.startswith(("sales_lag_", "sales_mean_",
-                                                                 "sales_std_")))
+SALES_VALUED = tuple(SALES_UNIT_FEATURES)
 
 
 def compared_features(model_features: list[str] | None) -> list[tuple[str, str, str]]:
