@@ -57,6 +57,25 @@ class DataSection(Section):
     )
     seed: int = 42
     start_date: str = Field("2023-01-06", description="first week (a Friday, like the Walmart data)")
+    realism: Literal["clean", "retail"] = Field(
+        "clean", description="synthetic: 'retail' adds what real files have (returns, gaps, "
+        "late, ended and short series, unrecorded markdowns, missing covariates)")
+    # Policies for what real data holds; `features build` reports how often each applied.
+    missing_weeks: Literal["zero", "skip"] = Field(
+        "zero", description="a week missing inside a series: 'zero' reads it as a week without "
+        "sales (the Walmart files leave such weeks out); 'skip' leaves it unknown: no training "
+        "or holdout row, and later weeks' features read the last recorded week instead")
+    negative_sales: Literal["keep", "clip", "drop"] = Field(
+        "keep", description="a negative week (returns above sales): 'keep' it in history and "
+        "actuals (the model's target is floored at 0); 'clip' to 0; 'drop' it (then it is a "
+        "missing week)")
+    missing_markdown: Literal["unknown", "zero"] = Field(
+        "unknown", description="weeks before a store's first recorded markdown with no "
+        "markdown value: 'unknown' sets markdown_known = 0 (markdown_total 0 is then not a "
+        "fact); 'zero' reads them as weeks without markdowns")
+    ended_after_weeks: int = Field(
+        4, ge=1, le=520, description="a series without a sales row in the data's last N weeks "
+        "has ended: trained on, never forecast; one with a row there continues to the last week")
 
 
 class FeatureStoreSection(Section):

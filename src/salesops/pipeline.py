@@ -95,13 +95,12 @@ def _features(settings: Settings, progress: Progress, force: bool) -> tuple[str,
 
 def _same_data(settings: Settings, manifest: dict[str, Any]) -> bool:
     """Whether the store holds the configured data (appended weeks are kept, not undone)."""
-    data = settings.data
-    if data.source == "csv":
-        return manifest["source"] == "csv" and data.path is not None and (
-            manifest["path"] == str(Path(data.path).absolute()))
-    wanted = {"stores": data.stores, "depts": data.depts, "weeks": data.weeks,
-              "seed": data.seed, "start_date": data.start_date}
-    return manifest["source"] == "synthetic" and manifest["params"] == wanted
+    from salesops.data.cleaning import policies_of
+    from salesops.features.build import data_identity
+
+    wanted = data_identity(settings.data)
+    return (all(manifest.get(key) == value for key, value in wanted.items())
+            and manifest.get("policies") == policies_of(settings.data))
 
 
 def _train(settings: Settings, force: bool, epoch_progress: str) -> tuple[str, str]:

@@ -46,7 +46,7 @@ def test_shapes_dtypes_and_order(default: SalesDataset) -> None:
     }
     assert features.dtypes.astype(str).to_dict() == {
         "store": "int32", "date": "datetime64[us, UTC]", **{c: "float64" for c in COVARIATES},
-        "is_holiday": "bool",
+        "is_holiday": "bool", "markdown_known": "bool",
     }
     assert stores.dtypes.astype(str).to_dict() == {"store": "int32", "type": "object",
                                                    "size": "int64"}

@@ -1,4 +1,4 @@
-"""Walmart-layout CSV import: round trip, cleaning rules, and one-line errors."""
+"""Walmart-layout CSV import: round trip, the data policies and their report, one-line errors."""
 
 from __future__ import annotations
 
@@ -8,37 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops.config import DataSection
 from salesops.data.dataset import SalesDataset
+from salesops.data.raw import RawData
+from salesops.data.report import DataReport
 from salesops.data.synthetic import generate
-from salesops.data.walmart_csv import load_walmart_csv
+from salesops.data.walmart_csv import load_walmart_csv, write_walmart_csv
 from salesops.errors import DataError
 
-MARKDOWNS = [f"MarkDown{i}" for i in range(1, 6)]
+
+def write_kaggle(dataset: SalesDataset, directory: Path, **options) -> Path:
+    """Write a clean data set as Kaggle's train.csv, features.csv, stores.csv."""
+    return write_walmart_csv(RawData.of(dataset), directory, **options)
 
 
-def write_kaggle(dataset: SalesDataset, directory: Path) -> Path:
-    """Write a data set as Kaggle's train.csv, features.csv, stores.csv (NA for no markdown)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    sales, features = dataset.sales, dataset.features
-    flag = {True: "TRUE", False: "FALSE"}
-    pd.DataFrame(
-        {"Store": sales["store"], "Dept": sales["dept"],
-         "Date": sales["date"].dt.strftime("%Y-%m-%d"), "Weekly_Sales": sales["weekly_sales"],
-         "IsHoliday": sales["is_holiday"].map(flag)}
-    ).to_csv(directory / "train.csv", index=False)
-    kaggle = pd.DataFrame(
-        {"Store": features["store"], "Date": features["date"].dt.strftime("%Y-%m-%d"),
-         "Temperature": features["temperature"], "Fuel_Price": features["fuel_price"],
-         **{name: features[f"markdown{i}"].replace(0.0, np.nan)
-            for i, name in enumerate(MARKDOWNS, start=1)},
-         "CPI": features["cpi"], "Unemployment": features["unemployment"],
-         "IsHoliday": features["is_holiday"].map(flag)}
-    )
-    kaggle.to_csv(directory / "features.csv", index=False, na_rep="NA")
-    dataset.stores.rename(columns={"store": "Store", "type": "Type", "size": "Size"}).to_csv(
-        directory / "stores.csv", index=False
-    )
-    return directory
+def load(path: Path, **policy) -> tuple[SalesDataset, DataReport]:
+    return load_walmart_csv(path, DataSection(**policy))
 
 
 @pytest.fixture(scope="module")
@@ -63,57 +48,162 @@ def assert_same(left: SalesDataset, right: SalesDataset) -> None:
         pd.testing.assert_frame_equal(getattr(left, name), getattr(right, name))
 
 
-# --- round trip and cleaning ---------------------------------------------------------
+def found(report: DataReport) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for quirk in report.found():
+        counts[quirk.name] = counts.get(quirk.name, 0) + quirk.count
+    return counts
+
+
+def _series(frame: pd.DataFrame, store: int, dept: int) -> pd.DataFrame:
+    return frame[(frame["store"] == store) & (frame["dept"] == dept)]
+
+
+# --- round trip ----------------------------------------------------------------------
 
 
 def test_round_trip(kaggle: Path, original: SalesDataset) -> None:
-    assert_same(load_walmart_csv(kaggle), original)
+    loaded, report = load(kaggle)
+    assert_same(loaded, original)
+    assert report.rows_read == report.rows == len(original.sales)
+    assert report.series == 6 and report.weeks == 58
+    zeros = int((original.sales["weekly_sales"] == 0).sum())
+    assert found(report) == ({"zero_weeks": zeros} if zeros else {})
 
 
-def test_negative_sales_are_clipped(kaggle: Path, original: SalesDataset) -> None:
+@pytest.mark.parametrize("ending", ["CR", "CRLF"])
+def test_line_endings_and_a_byte_order_mark(tmp_path: Path, original: SalesDataset,
+                                            ending: str) -> None:
+    path = write_kaggle(original, tmp_path / "walmart")
+    for name in ("train.csv", "features.csv", "stores.csv"):
+        text = (path / name).read_text()
+        if name == "stores.csv":
+            text = "\ufeff" + text  # what a spreadsheet's "CSV UTF-8" export starts with
+        (path / name).write_bytes(text.replace("\n", "\r" if ending == "CR" else "\r\n")
+                                  .encode())
+    loaded, report = load(path)
+    assert_same(loaded, original)
+    lines = [q for q in report.found() if q.name == "line_endings"]
+    assert len(lines) == 3 and all(ending in q.action for q in lines)
+
+
+def test_headers_match_case_insensitively(kaggle: Path, original: SalesDataset) -> None:
+    edit(kaggle, "stores.csv", lambda f: f.rename(columns=str.lower))
+    edit(kaggle, "train.csv", lambda f: f.rename(columns={"Weekly_Sales": "weekly sales"}))
+    assert_same(load(kaggle)[0], original)
+
+
+# --- policies, each reported ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("keep", -123.45), ("clip", 0.0),
+                                                  ("drop", 0.0)])
+def test_negative_sales_policy(kaggle: Path, original: SalesDataset, policy: str,
+                               expected: float) -> None:
     edit(kaggle, "train.csv", lambda f: f.assign(Weekly_Sales=f["Weekly_Sales"].where(
         f.index != 5, "-123.45")))
-    loaded = load_walmart_csv(kaggle)
-    assert loaded.sales.loc[5, "weekly_sales"] == 0.0
+    loaded, report = load(kaggle, negative_sales=policy)
+    assert loaded.sales.loc[5, "weekly_sales"] == expected
     other = loaded.sales.index != 5
     assert loaded.sales["weekly_sales"][other].equals(original.sales["weekly_sales"][other])
+    counts = found(report)
+    assert counts["negative_weeks"] == 1
+    # dropped, the week is a missing week, then read as a week without sales (zero)
+    assert counts.get("missing_weeks", 0) == (1 if policy == "drop" else 0)
+    quirk = next(q for q in report.quirks if q.name == "negative_weeks")
+    assert quirk.policy == f"data.negative_sales = {policy}" and "-123.45" in quirk.examples[0]
 
 
-def test_gaps_inside_a_series_are_filled_with_zero(kaggle: Path, original: SalesDataset) -> None:
+@pytest.mark.parametrize("policy", ["zero", "skip"])
+def test_missing_weeks_policy_and_late_series(kaggle: Path, original: SalesDataset,
+                                              policy: str) -> None:
     # Store 1 dept 1 loses weeks 10..12; store 2 dept 2 starts 5 weeks late (not back-filled).
     sales = original.sales
     week = sales.groupby(["store", "dept"]).cumcount()
     gap = (sales["store"] == 1) & (sales["dept"] == 1) & week.between(10, 12)
     late = (sales["store"] == 2) & (sales["dept"] == 2) & (week < 5)
     edit(kaggle, "train.csv", lambda f: f[~(gap | late).to_numpy()])
-    loaded = load_walmart_csv(kaggle)
+    loaded, report = load(kaggle, missing_weeks=policy)
     expected = sales[~late.to_numpy()].reset_index(drop=True)
-    expected.loc[gap[~late].to_numpy(), "weekly_sales"] = 0.0
+    expected.loc[gap[~late].to_numpy(), "weekly_sales"] = 0.0 if policy == "zero" else np.nan
     pd.testing.assert_frame_equal(loaded.sales, expected)
     pd.testing.assert_frame_equal(loaded.features, original.features)
+    counts = found(report)
+    assert counts["missing_weeks"] == 3 and counts["late_start_series"] == 1
+    assert report.rows_read == len(sales) - 8 and report.rows == len(sales) - 5
+    assert "store 1 dept 1" in next(q for q in report.quirks if q.name == "missing_weeks").examples
 
 
-def test_missing_covariates_are_filled(kaggle: Path, original: SalesDataset) -> None:
+def test_ended_series_stop_and_recent_ones_continue(kaggle: Path, original: SalesDataset) -> None:
+    # store 1 dept 2 stops 6 weeks before the end: ended (past data.ended_after_weeks = 4);
+    # store 3 dept 1 stops 2 weeks before: it continues, its last 2 weeks are missing weeks
+    last = original.weeks[-1]
+    dates = pd.to_datetime(original.sales["date"])
+    ended = (original.sales["store"] == 1) & (original.sales["dept"] == 2) & (
+        dates > last - pd.Timedelta(weeks=6))
+    quiet = (original.sales["store"] == 3) & (original.sales["dept"] == 1) & (
+        dates > last - pd.Timedelta(weeks=2))
+    edit(kaggle, "train.csv", lambda f: f[~(ended | quiet).to_numpy()])
+    loaded, report = load(kaggle)
+    assert _series(loaded.sales, 1, 2)["date"].max() == last - pd.Timedelta(weeks=6)
+    tail = _series(loaded.sales, 3, 1)
+    assert tail["date"].max() == last and (tail["weekly_sales"].iloc[-2:] == 0).all()
+    counts = found(report)
+    assert counts["ended_series"] == 1 and counts["missing_final_weeks"] == 2
+    assert counts.get("missing_weeks", 0) == 0
+    ended_quirk = next(q for q in report.quirks if q.name == "ended_series")
+    assert ended_quirk.examples == [f"store 1 dept 2 ({(last - pd.Timedelta(weeks=6)).date()})"]
+    # with a window of 2 weeks, the quiet series has ended too
+    assert found(load(kaggle, ended_after_weeks=2)[1])["ended_series"] == 2
+
+
+def test_missing_covariates_are_filled_and_counted(kaggle: Path, original: SalesDataset) -> None:
     def blank(frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[[3, 4], "CPI"] = "NA"  # store 1, filled forward from row 2
         frame.loc[0, "Unemployment"] = ""  # store 1's first row: filled backward from row 1
         return frame
 
     edit(kaggle, "features.csv", blank)
-    features = load_walmart_csv(kaggle).features
+    features, report = load(kaggle)
+    features = features.features
     cpi, unemployment = original.features["cpi"], original.features["unemployment"]
     assert features.loc[[3, 4], "cpi"].tolist() == [cpi[2], cpi[2]]
     assert features.loc[0, "unemployment"] == unemployment[1]
     assert not features.isna().any().any()
+    gaps = {q.action.split(":")[0]: q.count for q in report.found() if q.name == "covariate_gaps"}
+    assert gaps == {"cpi": 2, "unemployment": 1}
 
 
-def test_week_to_forecast_is_synthesized_when_absent(
-    kaggle: Path, original: SalesDataset
-) -> None:
+@pytest.mark.parametrize("policy", ["unknown", "zero"])
+def test_markdowns_not_recorded_are_unknown_not_zero(kaggle: Path, original: SalesDataset,
+                                                     policy: str) -> None:
+    markdowns = [f"MarkDown{i}" for i in range(1, 6)]
+    first_weeks = original.weeks[:20].strftime("%Y-%m-%d")
+
+    def unrecorded(frame: pd.DataFrame) -> pd.DataFrame:
+        early = frame["Date"].isin(first_weeks)
+        frame.loc[early, markdowns] = "NA"  # nothing recorded in the first 20 weeks
+        frame.loc[(frame["Store"] == "2") & ~early, "MarkDown3"] = "NA"  # type 3 not run
+        return frame
+
+    edit(kaggle, "features.csv", unrecorded)
+    loaded, report = load(kaggle, missing_markdown=policy)
+    early = loaded.features["date"].isin(original.weeks[:20])
+    known = loaded.features["markdown_known"]
+    assert known[~early].all()
+    assert (~known[early]).all() if policy == "unknown" else known[early].all()
+    assert (loaded.features.loc[early, "markdown1"] == 0).all()
+    counts = found(report)
+    assert counts["markdown_not_recorded"] == 3 * 20
+    assert counts["markdown_gaps"] == len(original.weeks) + 1 - 20  # store 2's type 3
+
+
+def test_week_to_forecast_is_carried_when_absent(kaggle: Path, original: SalesDataset) -> None:
     next_week = original.weeks[-1] + pd.Timedelta(weeks=1)
     text = next_week.strftime("%Y-%m-%d")
     edit(kaggle, "features.csv", lambda f: f[f["Date"] != text])
-    features = load_walmart_csv(kaggle).features
+    features, report = load(kaggle)
+    features = features.features
     added = features[features["date"] == next_week].reset_index(drop=True)
     last = original.features[original.features["date"] == original.weeks[-1]].reset_index(
         drop=True
@@ -125,9 +215,10 @@ def test_week_to_forecast_is_synthesized_when_absent(
     # week does not: the calendar decides the flag, not the carried row.
     assert not last["is_holiday"].any()
     assert added["is_holiday"].all()
+    assert found(report)["next_week_covariates_carried"] == 3
 
 
-def test_features_outside_the_sales_range_and_other_stores_are_dropped(
+def test_features_outside_the_sales_range_and_other_stores_are_ignored(
     kaggle: Path, original: SalesDataset
 ) -> None:
     def extend(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,13 +229,16 @@ def test_features_outside_the_sales_range_and_other_stores_are_dropped(
         return pd.concat([extra, frame, other, later, off_grid])
 
     edit(kaggle, "features.csv", extend)
-    pd.testing.assert_frame_equal(load_walmart_csv(kaggle).features, original.features)
+    loaded, report = load(kaggle)
+    pd.testing.assert_frame_equal(loaded.features, original.features)
+    assert found(report)["feature_rows_ignored"] == 3 + len(original.weeks) + 1
 
 
-def test_headers_match_case_insensitively(kaggle: Path, original: SalesDataset) -> None:
-    edit(kaggle, "stores.csv", lambda f: f.rename(columns=str.lower))
-    edit(kaggle, "train.csv", lambda f: f.rename(columns={"Weekly_Sales": "weekly sales"}))
-    assert_same(load_walmart_csv(kaggle), original)
+def test_stores_without_sales_are_reported(kaggle: Path, original: SalesDataset) -> None:
+    edit(kaggle, "stores.csv", lambda f: pd.concat([f, f.tail(1).assign(Store="7")]))
+    loaded, report = load(kaggle)
+    assert_same(loaded, original)
+    assert found(report)["stores_without_sales"] == 1
 
 
 # --- errors --------------------------------------------------------------------------
@@ -152,7 +246,7 @@ def test_headers_match_case_insensitively(kaggle: Path, original: SalesDataset) 
 
 def load_error(path: Path) -> str:
     with pytest.raises(DataError) as caught:
-        load_walmart_csv(path)
+        load(path)
     message = caught.value.one_line()
     assert "\n" not in message and caught.value.exit_code == 3
     return message

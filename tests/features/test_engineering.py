@@ -85,13 +85,13 @@ def test_validation_names_rows_and_columns(dataset):
     frames = build_features(dataset)
     broken = frames.dept_weekly.copy()
     broken.loc[5, "sales_lag_2"] = np.nan
-    broken.loc[6, "sales_mean_4"] = -1.0
+    broken.loc[6, "sales_std_4"] = -1.0
     bad = FeatureFrames(broken, frames.store_weekly, frames.sales_target, frames.next_week)
     with pytest.raises(DataError) as err:
         validate(bad)
     message = err.value.message
     assert "dept_weekly.sales_lag_2" in message and "not_nullable" in message
-    assert "dept_weekly.sales_mean_4" in message
+    assert "dept_weekly.sales_std_4" in message
     row = broken.loc[5]
     assert f"store={row['store']} dept={row['dept']}" in message
 

@@ -22,6 +22,8 @@ def build(
     depts: int = typer.Option(None, "--depts", help="Synthetic: departments per store."),
     weeks: int = typer.Option(None, "--weeks", help="Synthetic: weeks of history."),
     seed: int = typer.Option(None, "--seed", help="Synthetic: random seed."),
+    realism: str = typer.Option(None, "--realism", help="Synthetic: clean (default) or retail "
+                                "(returns, gaps, late, ended and short series, missing values)."),
     append_weeks: int = typer.Option(0, "--append-weeks", min=0,
                                      help="Extend the current synthetic series by N weeks."),
     shift: list[str] = typer.Option(None, "--shift", help="With --append-weeks: KEY=VALUE drift "
@@ -33,7 +35,8 @@ def build(
 
     state = state_of(ctx)
     settings = state.settings(data={"source": source, "path": path, "stores": stores,
-                                    "depts": depts, "weeks": weeks, "seed": seed})
+                                    "depts": depts, "weeks": weeks, "seed": seed,
+                                    "realism": realism})
     result = run_build(settings, append_weeks=append_weeks, shifts=_parse_shifts(shift),
                        progress=state.output.step)
 
@@ -47,8 +50,21 @@ def build(
         rows.append(("fingerprint", result.fingerprint))
         rows.append(("time", " ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())))
         console.print(state.output.table("features build", ["", ""], rows))
+        console.print(report_table(state.output, result.data_report))
 
     state.output.emit(result.to_dict(), human)
+
+
+def report_table(output, report: dict):
+    """The data report: every quirk found, its count, the policy and what was done."""
+    policies = ", ".join(f"{key} = {value}" for key, value in report["policies"].items())
+    title = (f"data report: {report['rows_read']:,} rows read, {report['rows']:,} after the "
+             f"policies ({policies})")
+    rows = [(q["name"], f"{q['count']:,} {q['unit']}", q["action"])
+            for q in report["quirks"] if q["count"]]
+    if not rows:
+        rows = [("none found", "", "no returns, gaps, ended series or missing values")]
+    return output.table(title, ["quirk", "count", "what was done (examples: --json)"], rows)
 
 
 def _parse_shifts(items: list[str] | None) -> dict[str, float]:

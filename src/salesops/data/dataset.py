@@ -18,7 +18,7 @@ TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 MARKDOWNS = tuple(f"markdown{i}" for i in range(1, 6))
 COVARIATES = ("temperature", "fuel_price", *MARKDOWNS, "cpi", "unemployment")
 SALES_COLUMNS = ("store", "dept", "date", "weekly_sales", "is_holiday")
-FEATURE_COLUMNS = ("store", "date", *COVARIATES, "is_holiday")
+FEATURE_COLUMNS = ("store", "date", *COVARIATES, "is_holiday", "markdown_known")
 STORE_COLUMNS = ("store", "type", "size")
 STORE_TYPES = ("A", "B", "C")
 
@@ -31,9 +31,13 @@ class SalesDataset:
 
     * ``sales``: ``store:int32, dept:int32, date:datetime64[us, UTC], weekly_sales:float64,
       is_holiday:bool``; one row per (store, dept, week), sorted by store, dept, date; each
-      series is a complete weekly run between its first and last week.
+      series is a complete weekly run from its first week to its last. A series that goes
+      on to the data's last week is current (it is forecast); one that stops earlier has
+      ended. ``weekly_sales`` may be negative (returns) and is NaN for a week whose sales
+      are unknown (see `salesops.data.cleaning`).
     * ``features``: ``store:int32, date, temperature, fuel_price, markdown1..markdown5, cpi,
-      unemployment`` (float64, no NaN) ``, is_holiday:bool``; one row per (store, week),
+      unemployment`` (float64, no NaN) ``, is_holiday:bool, markdown_known:bool`` (False:
+      the week's markdowns were not recorded and read 0); one row per (store, week),
       covering every sales week and the week after the last one (the week to forecast),
       sorted by store, date.
     * ``stores``: ``store:int32, type`` (``"A"``, ``"B"`` or ``"C"``) ``, size:int64``.
@@ -79,7 +83,8 @@ def conform(sales: pd.DataFrame, features: pd.DataFrame, stores: pd.DataFrame) -
     )
     features = _ordered(
         features.loc[:, list(FEATURE_COLUMNS)].astype(
-            {"store": "int32", "date": TIMESTAMP_DTYPE, "is_holiday": "bool"}
+            {"store": "int32", "date": TIMESTAMP_DTYPE, "is_holiday": "bool",
+             "markdown_known": "bool"}
             | {name: "float64" for name in COVARIATES}
         ),
         ["store", "date"],

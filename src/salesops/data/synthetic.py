@@ -353,6 +353,7 @@ def _frames(
         "cpi": cov["cpi"].T.ravel(),
         "unemployment": cov["unemployment"].T.ravel(),
         "is_holiday": np.tile(cov["is_holiday"], n_stores),
+        "markdown_known": True,
     })
     stores = store_p[["store", "type", "size"]].copy()
     return SalesDataset(sales=sales, features=features, stores=stores)

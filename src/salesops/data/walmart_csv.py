@@ -8,18 +8,26 @@ or an empty field is a missing value.
 
 Every problem becomes one :class:`~salesops.errors.DataError` line naming the file, the
 column and the first offending line (the header is line 1), never a pandas traceback.
+Reading checks only that the files are readable; what to do with returns, missing weeks,
+unrecorded markdowns and the like is `salesops.data.cleaning`'s, by the `data.*` policies.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from salesops.data.calendar import holiday_calendar
-from salesops.data.dataset import COVARIATES, MARKDOWNS, STORE_TYPES, SalesDataset, conform
+from salesops.data.cleaning import clean
+from salesops.data.dataset import COVARIATES, STORE_TYPES, SalesDataset
+from salesops.data.raw import RawData
+from salesops.data.report import DataReport
 from salesops.errors import DataError
+
+if TYPE_CHECKING:
+    from salesops.config import DataSection
 
 TRAIN, FEATURES, STORES = "train.csv", "features.csv", "stores.csv"
 #: Kaggle header -> contract column, per file.
@@ -36,24 +44,13 @@ _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 _WEEK = pd.Timedelta(weeks=1)
 
 
-def load_walmart_csv(path: Path) -> SalesDataset:
-    """Load and clean a Walmart-layout directory into a :class:`SalesDataset`.
+def load_walmart_csv(path: Path, policy: DataSection) -> tuple[SalesDataset, DataReport]:
+    """Read a Walmart-layout directory and clean it by `policy` (see `salesops.data.cleaning`)."""
+    return clean(read_walmart_csv(path), policy)
 
-    Cleaning rules:
 
-    * negative ``Weekly_Sales`` (returns exceeding sales) are clipped to 0;
-    * within each (store, dept) series, weeks missing between its first and last week are
-      added with 0 sales (the series becomes a complete weekly run); their ``is_holiday``
-      comes from features.csv;
-    * markdown NA -> 0; CPI, Unemployment (and Temperature, Fuel_Price, should they have
-      gaps) are forward- then back-filled per store; a store with no value at all takes
-      the median over all stores;
-    * stores without sales are dropped from stores and features; features keep only the
-      weeks on the sales grid from the first sales week to the week after the last one
-      (the week to forecast); if features.csv lacks that week for a store, its last row is
-      carried forward, with ``is_holiday`` from :func:`~salesops.data.calendar.holiday_calendar`;
-    * columns are renamed to the contract's snake_case, dates become UTC microseconds.
-    """
+def read_walmart_csv(path: Path) -> RawData:
+    """The three files as they are: checked for readability, not yet cleaned."""
     directory = Path(path)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "not found"
@@ -61,21 +58,37 @@ def load_walmart_csv(path: Path) -> SalesDataset:
     for name in (TRAIN, FEATURES, STORES):
         if not (directory / name).is_file():
             raise DataError(f"{name} not found in {directory}", hint=_HINT)
-    stores = _parse_stores(_Csv(directory, STORES))
-    sales = _parse_train(_Csv(directory, TRAIN), stores)
-    features = _parse_features(_Csv(directory, FEATURES))
-    weeks = pd.DatetimeIndex(sales["date"].unique()).sort_values()
-    first, next_week = weeks[0], weeks[-1] + _WEEK
-    sales = _fill_gaps(sales, first)
-    features = features[
-        features["store"].isin(sales["store"].unique())
-        & features["date"].between(first, next_week)
-        & ((features["date"] - first) % _WEEK == pd.Timedelta(0))
-    ]
-    sales = _holiday_from_features(sales, features)
-    features = _add_next_week(features, next_week)
-    stores = stores[stores["store"].isin(sales["store"].unique())]
-    return conform(sales, features, stores)
+    files = {name: _Csv(directory, name) for name in (STORES, TRAIN, FEATURES)}
+    stores = _parse_stores(files[STORES])
+    return RawData(sales=_parse_train(files[TRAIN], stores), features=_parse_features(
+        files[FEATURES]), stores=stores, line_endings={
+        name: csv.line_ending for name, csv in files.items() if csv.line_ending != "LF"})
+
+
+def write_walmart_csv(raw: RawData, directory: Path, cr_only: tuple[str, ...] = ()) -> Path:
+    """Write `raw` as Kaggle's train.csv, features.csv, stores.csv (NA where missing).
+
+    `cr_only` names files to write with old-Mac CR line endings, as some exports have.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    flag = {True: "TRUE", False: "FALSE"}
+    sales, features = raw.sales, raw.features
+    tables = {
+        TRAIN: pd.DataFrame(
+            {"Store": sales["store"], "Dept": sales["dept"],
+             "Date": sales["date"].dt.strftime("%Y-%m-%d"),
+             "Weekly_Sales": sales["weekly_sales"], "IsHoliday": sales["is_holiday"].map(flag)}),
+        FEATURES: pd.DataFrame(
+            {"Store": features["store"], "Date": features["date"].dt.strftime("%Y-%m-%d"),
+             **{kaggle: features[ours] for kaggle, ours in COLUMNS[FEATURES].items()
+                if ours in COVARIATES},
+             "IsHoliday": features["is_holiday"].map(flag)}),
+        STORES: raw.stores.rename(columns={v: k for k, v in COLUMNS[STORES].items()}),
+    }
+    for name, table in tables.items():
+        table.to_csv(directory / name, index=False, na_rep="NA",
+                     lineterminator="\r" if name in cr_only else "\n")
+    return directory
 
 
 class _Csv:
@@ -83,8 +96,11 @@ class _Csv:
 
     def __init__(self, directory: Path, name: str) -> None:
         self.name = name
+        self.line_ending = _line_ending(directory / name)
         try:
-            raw = pd.read_csv(directory / name, dtype=str, skipinitialspace=True)
+            # utf-8-sig: a spreadsheet's byte-order mark would otherwise stick to "Store"
+            raw = pd.read_csv(directory / name, dtype=str, skipinitialspace=True,
+                              encoding="utf-8-sig")
         except pd.errors.EmptyDataError:
             raise DataError(f"{name} is empty", hint=_HINT) from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -170,7 +186,7 @@ def _parse_stores(csv: _Csv) -> pd.DataFrame:
 def _parse_train(csv: _Csv, stores: pd.DataFrame) -> pd.DataFrame:
     sales = pd.DataFrame(
         {"store": csv.numbers("store", integer=True), "dept": csv.numbers("dept", integer=True),
-         "date": csv.dates(), "weekly_sales": csv.numbers("weekly_sales").clip(lower=0.0),
+         "date": csv.dates(), "weekly_sales": csv.numbers("weekly_sales"),
          "is_holiday": csv.flags()}
     )
     csv.duplicated(sales, ["store", "dept", "date"])
@@ -194,76 +210,19 @@ def _parse_features(csv: _Csv) -> pd.DataFrame:
         features[column] = csv.numbers(column, required=False)
     features["is_holiday"] = csv.flags()
     csv.duplicated(features, ["store", "date"])
-    features = features.sort_values(["store", "date"], kind="stable", ignore_index=True)
-    features[list(MARKDOWNS)] = features[list(MARKDOWNS)].fillna(0.0)
-    # Slow-moving readings: the nearest earlier (else later) reading of the same store.
-    gappy = ["temperature", "fuel_price", "cpi", "unemployment"]
-    filled = features.groupby("store", sort=False)[gappy].ffill()
-    features[gappy] = filled.groupby(features["store"], sort=False).bfill()
-    for column in gappy:
-        if features[column].isna().all():
-            header = csv.header[column]
-            raise DataError(f"{FEATURES}: column {header} has no values at all")
-        features[column] = features[column].fillna(features[column].median())
-    return features
+    return features.sort_values(["store", "date"], kind="stable", ignore_index=True)
 
 
-def _fill_gaps(sales: pd.DataFrame, first: pd.Timestamp) -> pd.DataFrame:
-    """Complete each series' weekly run between its first and last week with 0 sales.
-
-    Rows are sorted by series and week, so each series is a contiguous block: the grid is
-    built with repeat/cumsum arithmetic and the known rows are scattered into it by position.
-    """
-    week = ((sales["date"] - first) // _WEEK).to_numpy(dtype="int64")
-    store, dept = sales["store"].to_numpy(), sales["dept"].to_numpy()
-    new_series = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
-    starts = np.flatnonzero(new_series)
-    ends = np.r_[starts[1:], len(sales)] - 1
-    length = week[ends] - week[starts] + 1
-    if length.sum() == len(sales):
-        return sales  # nothing missing: no copy
-    offset = np.cumsum(length) - length  # where each series' block starts in the grid
-    series = np.cumsum(new_series) - 1  # series number of each known row
-    grid_series = np.repeat(np.arange(len(starts)), length)
-    grid_week = week[starts][grid_series] + np.arange(length.sum()) - offset[grid_series]
-    position = offset[series] + week - week[starts][series]
-    weekly_sales = np.zeros(length.sum())
-    weekly_sales[position] = sales["weekly_sales"].to_numpy()
-    # Filled weeks take their holiday flag from features.csv later (NaN marks them).
-    is_holiday = np.full(length.sum(), np.nan)
-    is_holiday[position] = sales["is_holiday"].to_numpy()
-    return pd.DataFrame(
-        {"store": store[starts][grid_series], "dept": dept[starts][grid_series],
-         "date": first + pd.to_timedelta(grid_week * 7, unit="D"),
-         "weekly_sales": weekly_sales, "is_holiday": is_holiday}
-    )
-
-
-def _holiday_from_features(sales: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """Check every sales week has covariates; flag filled weeks from features.csv."""
-    known = sales[["store", "date"]].merge(
-        features[["store", "date", "is_holiday"]], on=["store", "date"], how="left"
-    )["is_holiday"]
-    missing = known.isna().to_numpy()
-    if missing.any():
-        row = sales.iloc[int(np.argmax(missing))]
-        raise DataError(
-            f"{FEATURES} has no row for Store {row['store']}, Date {_show(row['date'])}, "
-            f"a week within the sales of {TRAIN}"
-        )
-    own = sales["is_holiday"]
-    return sales.assign(is_holiday=own.where(own.notna(), known).astype(bool))
-
-
-def _add_next_week(features: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
-    """Carry each store's last row forward to the week to forecast where it is absent."""
-    has_next = features.loc[features["date"] == next_week, "store"].unique()
-    last = features[~features["store"].isin(has_next)].groupby("store", sort=False).tail(1)
-    if last.empty:
-        return features
-    flag = holiday_calendar(pd.DatetimeIndex([next_week]))["is_holiday"].iloc[0]
-    carried = last.assign(date=next_week, is_holiday=bool(flag))
-    return pd.concat([features, carried], ignore_index=True)
+def _line_ending(path: Path) -> str:
+    """"CRLF", "CR" or "LF", from the file's first line break."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    if cr < 0:
+        return "LF"
+    if lf == cr + 1:
+        return "CRLF"
+    return "CR" if lf < 0 or cr < lf else "LF"
 
 
 def _unreadable(value: object, expected: str) -> str:

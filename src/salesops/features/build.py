@@ -1,7 +1,9 @@
-"""`features build`: load or generate sales, engineer, validate, write, `feast apply`, materialize.
+"""`features build`: load or generate sales, clean, engineer, validate, write, `feast apply`,
+materialize.
 
-Order matters for "a failed step loses nothing": data is loaded, engineered and validated
-entirely in memory first, so bad input writes nothing. Files are then replaced atomically
+Order matters for "a failed step loses nothing": data is loaded, cleaned by the `data.*`
+policies (with a report of every quirk met), checked to be long enough to train on,
+engineered and validated entirely in memory first, so bad input writes nothing. Files are then replaced atomically
 (temporary file + rename), the registry is updated, and the online store receives the
 next-week row of every series. The manifest is written last, only after success.
 """
@@ -14,11 +16,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from salesops.config import Settings
-from salesops.errors import PreconditionError, UsageError
+from salesops.config import DataSection, Settings
+from salesops.data.report import DataReport, Quirk
+from salesops.errors import DataError, PreconditionError, UsageError
 from salesops.workspace import Workspace
+
+if TYPE_CHECKING:
+    from salesops.data.dataset import SalesDataset
 
 Progress = Callable[[str], None]
 
@@ -37,6 +43,7 @@ class BuildResult:
     feature_rows: dict[str, int]
     online_entities: int
     fingerprint: str
+    data_report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,10 +64,11 @@ def build(
     timings: dict[str, float] = {}
 
     with _timed(timings, "load"):
-        dataset, manifest = _load(settings, workspace, append_weeks, shifts)
-    summary = dataset.summary()
-    progress(f"data: {summary['rows']:,} rows, {summary['stores']} stores × "
-             f"{summary['depts']} depts × {summary['weeks']} weeks ({dataset_origin(manifest)})")
+        dataset, report, manifest = _load(settings, workspace, append_weeks, shifts)
+    progress(f"data: {report.rows_read:,} rows read, {report.rows:,} after the data policies: "
+             f"{report.series:,} series, {report.stores} stores × {report.depts} depts × "
+             f"{report.weeks} weeks ({dataset_origin(manifest)})")
+    _check_long_enough(settings, report)
 
     from salesops.features import offline
     from salesops.features.engineering import build_features
@@ -68,6 +76,7 @@ def build(
 
     with _timed(timings, "engineer"):
         frames = build_features(dataset)
+    report.add(short_series(frames.series))
     with _timed(timings, "validate"):
         validate(frames)
     progress(f"features: {', '.join(f'{k} {len(v):,}' for k, v in frames.frames().items())} rows"
@@ -78,7 +87,7 @@ def build(
         if settings.feature_store.profile == "postgres":
             from salesops.features.postgres import pg_target, write_tables
 
-            write_tables(pg_target(settings), frames.frames())
+            write_tables(pg_target(settings), frames.tables())
         offline.write_dataset(dataset, workspace)
         offline.write_frames(frames, workspace)
     from salesops.features import feast_ops
@@ -88,16 +97,17 @@ def build(
         count = feast_ops.apply(store, workspace)
     progress(f"feast apply: {count} objects registered")
 
-    ttl = timedelta(days=settings.feature_store.ttl_days)
-    start = frames.next_week.to_pydatetime() - ttl
-    end = frames.next_week.to_pydatetime() + timedelta(seconds=1)
+    # only the rows of the week to forecast go online: a series that ended inside the TTL
+    # window must not leave its last week's row there to be served as next week's
+    start = frames.next_week.to_pydatetime()
     with _timed(timings, "materialize"):
-        feast_ops.materialize(store, workspace, start, end)
+        feast_ops.materialize(store, workspace, start, start + timedelta(seconds=1))
     online = int(frames.dept_weekly["event_timestamp"].eq(frames.next_week).sum())
     progress(f"materialized the week of {frames.next_week.date()} for {online:,} series online")
 
     manifest["fingerprint"] = offline.fingerprint(frames)
     manifest["next_week"] = frames.next_week.isoformat()
+    manifest["data_report"] = report.to_dict()
     if settings.feature_store.profile == "postgres":
         from salesops.features.postgres import pg_target, write_manifest
 
@@ -105,23 +115,27 @@ def build(
     offline.write_manifest(workspace, manifest)
     return BuildResult(
         source=manifest["source"],
-        rows=summary["rows"],
-        stores=summary["stores"],
-        depts=summary["depts"],
-        weeks=summary["weeks"],
-        first_week=summary["first_week"],
-        last_week=summary["last_week"],
+        rows=report.rows,
+        stores=report.stores,
+        depts=report.depts,
+        weeks=report.weeks,
+        first_week=report.first_week,
+        last_week=report.last_week,
         next_week=frames.next_week.date().isoformat(),
         appended_weeks=append_weeks,
         feature_rows={name: len(frame) for name, frame in frames.frames().items()},
         online_entities=online,
         fingerprint=manifest["fingerprint"],
+        data_report=report.to_dict(),
         timings=timings,
     )
 
 
 def _load(settings: Settings, workspace: Workspace, append_weeks: int,
-          shifts: Mapping[str, float] | None):
+          shifts: Mapping[str, float] | None) -> tuple[SalesDataset, DataReport, dict[str, Any]]:
+    """The cleaned data, its report, and the manifest that says where it came from."""
+    from salesops.data.cleaning import clean, policies_of
+    from salesops.data.raw import RawData
     from salesops.features import offline
 
     data = settings.data
@@ -130,24 +144,70 @@ def _load(settings: Settings, workspace: Workspace, append_weeks: int,
         if previous is None:
             raise PreconditionError("--append-weeks needs an earlier build",
                                     hint="run `salesops features build` first")
-        if previous["source"] != "synthetic":
-            raise UsageError("--append-weeks extends synthetic data only; "
+        if previous["source"] != "synthetic" or previous["params"].get("realism",
+                                                                       "clean") != "clean":
+            raise UsageError("--append-weeks extends clean synthetic data only; "
                              "import the longer CSV files instead")
-        return offline.append_synthetic(workspace, previous, append_weeks, shifts or {})
+        dataset, manifest = offline.append_synthetic(workspace, previous, append_weeks,
+                                                     shifts or {})
+        manifest["policies"] = policies_of(data)
+        return (*clean(RawData.of(dataset), data), manifest)
     if shifts:
         raise UsageError("--shift applies to the weeks added by --append-weeks N")
+    manifest = {**data_identity(data), "appends": [], "policies": policies_of(data)}
+    if data.source == "csv":
+        from salesops.data.walmart_csv import read_walmart_csv
+
+        return (*clean(read_walmart_csv(Path(data.path)), data), manifest)
+    from salesops.data.synthetic import generate
+
+    dataset = generate(**{k: v for k, v in manifest["params"].items() if k != "realism"})
+    if data.realism == "retail":
+        from salesops.data.retail import retail_quirks
+
+        return (*clean(retail_quirks(dataset, data.seed), data), manifest)
+    return (*clean(RawData.of(dataset), data), manifest)
+
+
+def data_identity(data: DataSection) -> dict[str, Any]:
+    """What names the data a build reads: the CSV folder, or the generator's parameters.
+    `pipeline run` compares it (and `data_policies`) with the last build's manifest."""
     if data.source == "csv":
         if data.path is None:
             raise UsageError("--source csv needs --path DIR (or data.path in the config)")
-        from salesops.data.walmart_csv import load_walmart_csv
+        return {"source": "csv", "path": str(Path(data.path).absolute())}
+    return {"source": "synthetic", "params": {
+        "stores": data.stores, "depts": data.depts, "weeks": data.weeks, "seed": data.seed,
+        "start_date": data.start_date, "realism": data.realism}}
 
-        dataset = load_walmart_csv(Path(data.path))
-        return dataset, {"source": "csv", "path": str(Path(data.path).absolute()), "appends": []}
-    from salesops.data.synthetic import generate
 
-    params = {"stores": data.stores, "depts": data.depts, "weeks": data.weeks,
-              "seed": data.seed, "start_date": data.start_date}
-    return generate(**params), {"source": "synthetic", "params": params, "appends": []}
+def _check_long_enough(settings: Settings, report: DataReport) -> None:
+    """Refuse, before anything is written, data that training could not use."""
+    from salesops.training.split import data_weeks_needed, weeks_needed_text
+
+    training = settings.training
+    needed = data_weeks_needed(training.history_weeks, training.holdout_weeks)
+    if report.weeks < needed:
+        raise DataError(
+            f"the data has {report.weeks} weeks ({report.first_week} … {report.last_week}); "
+            f"training needs at least {needed}: "
+            f"{weeks_needed_text(training.history_weeks, training.holdout_weeks)}; "
+            "nothing was written")
+
+
+def short_series(series) -> Quirk:
+    """The series too short for a feature row (reported, not dropped silently)."""
+    from salesops.features.schema import MIN_HISTORY_WEEKS
+
+    short = series[series["weeks"] <= MIN_HISTORY_WEEKS]
+    not_forecast = int((short["status"] == "short").sum())
+    return Quirk(
+        "short_series", len(short), "series",
+        f"under {MIN_HISTORY_WEEKS + 1} weeks: not trained on (a row needs "
+        f"{MIN_HISTORY_WEEKS} weeks of history); {not_forecast} current ones under "
+        f"{MIN_HISTORY_WEEKS} weeks not forecast yet",
+        examples=[f"store {row.store} dept {row.dept} ({row.weeks} weeks)"
+                  for row in short.head(3).itertuples()])
 
 
 def dataset_origin(manifest: Mapping[str, Any]) -> str:
@@ -155,6 +215,8 @@ def dataset_origin(manifest: Mapping[str, Any]) -> str:
         return f"Walmart CSV from {manifest['path']}"
     params = manifest["params"]
     text = f"synthetic, seed {params['seed']}"
+    if params.get("realism", "clean") != "clean":
+        text += f", {params['realism']} realism"
     if manifest["appends"]:
         added = sum(a["weeks"] for a in manifest["appends"])
         text += f", {added} weeks appended"

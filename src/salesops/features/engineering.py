@@ -6,9 +6,10 @@ markdowns, weather and economic readings) are treated as known when the forecast
 t is made, as in the Walmart data. The target lives in its own frame and never in a frame
 that the inference feature service reads.
 
-Each (store, dept) series also gets the row of the **next week to forecast** (horizon t+1):
-its lags and windows come from the known history, its covariates from the features table,
-which covers one week past the last sales week.
+Each current (store, dept) series, one with sales in the data's last week, also gets the row
+of the **next week to forecast** (horizon t+1): its lags and windows come from its known
+history, its covariates from the features table, which covers one week past the last sales
+week. A series that ended earlier gets none: it is never forecast as if it were current.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salesops.data.calendar import holiday_calendar, holiday_offsets
-from salesops.data.dataset import SalesDataset
+from salesops.data.dataset import TIMESTAMP_DTYPE, SalesDataset
 from salesops.features.schema import (
     LAGS,
     MIN_HISTORY_WEEKS,
@@ -30,77 +31,163 @@ from salesops.features.schema import (
 )
 
 STORE_TYPE_CODES = {"A": 0, "B": 1, "C": 2}
+WEEK = pd.Timedelta(weeks=1)
+#: the offline store's table of series and their status (not a feature view)
+SERIES_TABLE = "series"
+#: rows per block of gathered windows: bounds the block to ~55 MB at 52 weeks
+_CHUNK_ROWS = 1 << 17
 
 
 @dataclass(frozen=True)
 class FeatureFrames:
-    """What is written to the offline store, one frame per Feast feature view."""
+    """What is written to the offline store, one frame per Feast feature view, and the
+    table of series that says which are forecast."""
 
     dept_weekly: pd.DataFrame  # store, dept, event_timestamp, DEPT_FEATURES (incl. next week)
     store_weekly: pd.DataFrame  # store, event_timestamp, STORE_FEATURES (incl. next week)
     sales_target: pd.DataFrame  # store, dept, event_timestamp, weekly_sales (known weeks only)
     next_week: pd.Timestamp  # the week each series' online row is for
+    series: pd.DataFrame | None = None  # see `series_table`
 
     def frames(self) -> dict[str, pd.DataFrame]:
+        """The feature views' frames."""
         return {
             "dept_weekly": self.dept_weekly,
             "store_weekly": self.store_weekly,
             "sales_target": self.sales_target,
         }
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Everything the offline store holds: the views' frames and the series table."""
+        return {**self.frames(), SERIES_TABLE: self.series}
+
 
 def build_features(dataset: SalesDataset) -> FeatureFrames:
     weeks = dataset.weeks
-    next_week = weeks[-1] + pd.Timedelta(weeks=1)
+    next_week = weeks[-1] + WEEK
     first_feature_week = weeks[0] + pd.Timedelta(weeks=MIN_HISTORY_WEEKS)
     dept = _dept_weekly(dataset.sales, next_week)
-    known = dept[TIMESTAMP] < next_week
+    known = (dept[TIMESTAMP] < next_week) & dept[TARGET].notna()
     target = dept.loc[known, ["store", "dept", TIMESTAMP, TARGET]].reset_index(drop=True)
     dept = dept.drop(columns=TARGET)
     store = _store_weekly(dataset)
     store = store[store[TIMESTAMP] >= first_feature_week].reset_index(drop=True)
-    return FeatureFrames(_keys(dept), _keys(store), _keys(target), next_week)
+    return FeatureFrames(_keys(dept), _keys(store), _keys(target), next_week,
+                         series_table(dataset.sales, next_week))
+
+
+def series_table(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
+    """One row per (store, dept): its first and last sales week, its length in weeks, and
+    its status: `current` (forecast), `ended` (stopped before the data's last week) or
+    `short` (current, but fewer than MIN_HISTORY_WEEKS weeks: no features yet)."""
+    starts, ends = _series_bounds(sales["store"].to_numpy(), sales["dept"].to_numpy())
+    dates = sales["date"]
+    last = dates.iloc[ends].reset_index(drop=True)
+    weeks = ends - starts + 1
+    current = (last == next_week - WEEK).to_numpy()
+    status = np.where(~current, "ended", np.where(weeks < MIN_HISTORY_WEEKS, "short",
+                                                  "current"))
+    return pd.DataFrame({
+        "store": sales["store"].to_numpy()[starts].astype("int64"),
+        "dept": sales["dept"].to_numpy()[starts].astype("int64"),
+        "first_week": dates.iloc[starts].reset_index(drop=True).astype(TIMESTAMP_DTYPE),
+        "last_week": last.astype(TIMESTAMP_DTYPE),
+        "weeks": weeks.astype("int64"),
+        "status": status.astype(object),
+    })
 
 
 def _dept_weekly(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
-    """Lags and shifted windows per series, plus one appended next-week row per series.
+    """Lags and windows of each series' past, plus one appended next-week row per current
+    series (one with a sales row in the last week).
 
     Rows start at MIN_HISTORY_WEEKS of history; the year features (lag 52, 52-week window,
     year-on-year ratio) are NaN until their longer history exists.
 
-    Series are contiguous weekly runs (the loaders guarantee it), sorted by key and week, so
-    shifts and windows run over the whole column at once and positions whose window would
-    reach into the previous series are masked; far faster than groupby-rolling at 10M rows.
+    Exactness: every value of week t is computed from the sales of weeks before t of the
+    same series and nothing else. Lags are shifts within the series; each window is summed
+    afresh from its own weeks (see `_window_stats`), not by a running sum along a column of
+    every series, whose rounding residue would carry values of other series and later weeks
+    into earlier rows. Changing any sales from week t on leaves every feature of every
+    series at weeks <= t bit-identical. Unknown weeks (NaN, `data.missing_weeks = "skip"`)
+    read as the series' last recorded week.
     """
-    current = sales.loc[sales["date"] == next_week - pd.Timedelta(weeks=1), ["store", "dept"]]
-    future = current.assign(date=next_week, weekly_sales=np.nan)
-    frame = pd.concat([sales[["store", "dept", "date", TARGET]], future], ignore_index=True)
-    frame = frame.sort_values(["store", "dept", "date"], kind="stable").reset_index(drop=True)
-    position = frame.groupby(["store", "dept"], sort=False).cumcount().to_numpy()
-    y = frame[TARGET]
+    store, dept = sales["store"].to_numpy(), sales["dept"].to_numpy()
+    dates = sales["date"].array.as_unit("us").asi8
+    y = sales[TARGET].to_numpy(dtype="float64")
+    _, ends = _series_bounds(store, dept)
+    current = ends[dates[ends] == (next_week - WEEK).value // 1000]  # .value: always ns
+    at = current + 1  # a next-week row after the last row of each current series
+    store, dept = np.insert(store, at, store[current]), np.insert(dept, at, dept[current])
+    dates = np.insert(dates, at, next_week.value // 1000)
+    y = np.insert(y, at, np.nan)
+    starts, _ = _series_bounds(store, dept)
+    position = np.arange(len(y)) - np.repeat(starts, np.diff(np.r_[starts, len(y)]))
+    history = _carried_forward(y)
 
-    def masked(values: pd.Series, valid_from: int) -> np.ndarray:
-        return np.where(position >= valid_from, values.to_numpy(dtype="float64"), np.nan)
-
-    out = frame[["store", "dept", "date"]].rename(columns={"date": TIMESTAMP})
+    out = pd.DataFrame({"store": store, "dept": dept,
+                        TIMESTAMP: pd.array(dates.astype("datetime64[us]"),
+                                            dtype=pd.DatetimeTZDtype("us", "UTC"))})
     for lag in LAGS:
-        out[f"sales_lag_{lag}"] = masked(y.shift(lag), lag)
-    # shift(1) first: the value at week t is the sales of week t-1, so nothing from week t
-    # (or later) can reach any window below. A window of w past weeks is full from p = w.
-    past = y.shift(1)
+        values = np.full(len(y), np.nan)
+        rows = np.flatnonzero(position >= lag)
+        values[rows] = history[rows - lag]
+        out[f"sales_lag_{lag}"] = values
     for window in WINDOWS:
-        rolling = past.rolling(window, min_periods=window)
-        out[f"sales_mean_{window}"] = masked(rolling.mean(), window)
-        out[f"sales_std_{window}"] = masked(rolling.std(), window)
-    zero = (past == 0).astype("float64")
-    out["sales_zero_share_8"] = masked(zero.rolling(8, min_periods=8).mean(), 8)
-    # Year-on-year momentum: the last 4 weeks against the same 4 weeks a year earlier.
-    year_ago = masked(y.shift(53).rolling(4, min_periods=4).mean(), YEAR_HISTORY_WEEKS)
+        mean, std = _window_stats(history, position, window, window)
+        out[f"sales_mean_{window}"], out[f"sales_std_{window}"] = mean, std
+    out["sales_zero_share_8"] = _window_stats((history == 0).astype("float64"), position, 8, 8,
+                                              std=False)[0]
+    # Year-on-year momentum: the last 4 weeks against the same 4 weeks a year earlier
+    # (weeks t-56..t-53).
+    year_ago = _window_stats(history, position, YEAR_HISTORY_WEEKS, 4, std=False)[0]
     out["sales_yoy_ratio"] = np.log1p(np.clip(out["sales_mean_4"], 0, None)) - np.log1p(
         np.clip(year_ago, 0, None)
     )
-    out[TARGET] = y.to_numpy()
+    out[TARGET] = y
     return out[position >= MIN_HISTORY_WEEKS].reset_index(drop=True)
+
+
+def _series_bounds(store: np.ndarray, dept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row of each series in rows sorted by (store, dept)."""
+    new = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
+    starts = np.flatnonzero(new)
+    return starts, np.r_[starts[1:], len(store)] - 1
+
+
+def _carried_forward(values: np.ndarray) -> np.ndarray:
+    """NaN replaced by the last earlier value. A series' first week is always recorded, so
+    nothing is carried across series."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    source = np.where(missing, 0, np.arange(len(values)))
+    return values[np.maximum.accumulate(source)]
+
+
+def _window_stats(values: np.ndarray, position: np.ndarray, back: int, width: int,
+                  std: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean (and sample std) of `values[t - back : t - back + width]` for each row t whose
+    series has `back` weeks before it; NaN elsewhere.
+
+    Each window is gathered into its own row of a block and reduced there, so its result
+    depends on its `width` values alone (their order included): no running sums.
+    """
+    mean = np.full(len(values), np.nan)
+    out_std = np.full(len(values), np.nan) if std else None
+    if len(values) < width:
+        return mean, out_std
+    view = np.lib.stride_tricks.sliding_window_view(values, width)
+    rows = np.flatnonzero(position >= back)
+    for chunk in range(0, len(rows), _CHUNK_ROWS):
+        at = rows[chunk:chunk + _CHUNK_ROWS]
+        block = view[at - back]  # a copy, C-contiguous: one window per row
+        block_mean = block.sum(axis=1) / width
+        mean[at] = block_mean
+        if std:
+            deviation = block - block_mean[:, None]
+            out_std[at] = np.sqrt(np.einsum("ij,ij->i", deviation, deviation) / (width - 1))
+    return mean, out_std
 
 
 def _store_weekly(dataset: SalesDataset) -> pd.DataFrame:
@@ -125,6 +212,7 @@ def _store_weekly(dataset: SalesDataset) -> pd.DataFrame:
     markdowns = features[[f"markdown{i}" for i in range(1, 6)]].to_numpy(dtype="float64")
     out["markdown_total"] = markdowns.sum(axis=1)
     out["has_markdown"] = (out["markdown_total"] > 0).astype("int64")
+    out["markdown_known"] = features["markdown_known"].astype("int64").to_numpy()
     stores = dataset.stores.set_index("store")
     out["store_type"] = out["store"].map(stores["type"].map(STORE_TYPE_CODES)).astype("int64")
     out["store_size"] = out["store"].map(stores["size"]).astype("int64")

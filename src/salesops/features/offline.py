@@ -41,7 +41,9 @@ def read_dataset(workspace: Workspace) -> SalesDataset:
 
 
 def write_frames(frames: FeatureFrames, workspace: Workspace) -> None:
-    for name, frame in frames.frames().items():
+    """The views' parquet files and the series table (which series are forecast, and why
+    the others are not: see `engineering.series_table`)."""
+    for name, frame in frames.tables().items():
         _write_parquet(frame, workspace.offline_data / f"{name}.parquet")
 
 

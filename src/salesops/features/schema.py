@@ -22,8 +22,8 @@ DEPT_FEATURES = (
     + [f"sales_{stat}_{w}" for w in WINDOWS for stat in ("mean", "std")]
     + ["sales_zero_share_8", "sales_yoy_ratio"]
 )
-#: features in sales dollars (lags, window means and stds): non-negative, and compared
-#: against a series' level rather than raw
+#: features in sales dollars (lags, window means and stds): compared against a series' level
+#: rather than raw; lags and means are negative after a week of returns
 SALES_UNIT_FEATURES = [f for f in DEPT_FEATURES
                        if f.startswith(("sales_lag_", "sales_mean_", "sales_std_"))]
 #: null in the rows of a series' first year (see YEAR_HISTORY_WEEKS); never null online once
@@ -33,12 +33,14 @@ YEAR_FEATURES = ["sales_lag_52", "sales_mean_52", "sales_std_52", "sales_yoy_rat
 HOLIDAY_OFFSET_FEATURES = [f"{name}_week_offset" for name in HOLIDAY_NAMES]
 STORE_INT_FEATURES = [
     "week_of_year", "month", "quarter", "is_holiday", "weeks_to_holiday",
-    "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES, "has_markdown", "store_type", "store_size",
+    "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES, "has_markdown", "markdown_known",
+    "store_type", "store_size",
 ]
 STORE_FEATURES = [
     "week_of_year", "month", "quarter", "week_sin", "week_cos",
     "is_holiday", "weeks_to_holiday", "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES,
-    "temperature", "fuel_price", "markdown_total", "has_markdown", "cpi", "unemployment",
+    "temperature", "fuel_price", "markdown_total", "has_markdown", "markdown_known", "cpi",
+    "unemployment",
     "store_type", "store_size",
 ]
 VIEWS = ("dept_weekly", "store_weekly", "sales_target")

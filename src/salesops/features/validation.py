@@ -16,7 +16,6 @@ from salesops.features.schema import (
     DEPT_FEATURES,
     HOLIDAY_OFFSET_FEATURES,
     MIN_HISTORY_WEEKS,
-    SALES_UNIT_FEATURES,
     STORE_FEATURES,
     TARGET,
     TIMESTAMP,
@@ -39,7 +38,8 @@ def _int(low: int, high: int) -> pa.Column:
 def _dept_schema() -> pa.DataFrameSchema:
     columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS}
     for name in DEPT_FEATURES:
-        nonneg = name in SALES_UNIT_FEATURES
+        # lags and means may be negative (returns, data.negative_sales = "keep"); spreads not
+        nonneg = name.startswith("sales_std_")
         # the year features are null until a series has a year of history
         nullable = name in YEAR_FEATURES
         columns[name] = _float(_NONNEG, nullable=nullable) if nonneg else _float(nullable=nullable)
@@ -50,7 +50,8 @@ def _dept_schema() -> pa.DataFrameSchema:
 def _store_schema() -> pa.DataFrameSchema:
     ranges = {
         "week_of_year": (1, 53), "month": (1, 12), "quarter": (1, 4),
-        "is_holiday": (0, 1), "has_markdown": (0, 1), "store_type": (0, 2),
+        "is_holiday": (0, 1), "has_markdown": (0, 1), "markdown_known": (0, 1),
+        "store_type": (0, 2),
         "weeks_to_holiday": (0, 52), "weeks_since_holiday": (0, 52),
         "store_size": (1, 10_000_000),
         **{name: (-MAX_OFFSET_WEEKS, MAX_OFFSET_WEEKS) for name in HOLIDAY_OFFSET_FEATURES},
@@ -71,7 +72,8 @@ def _store_schema() -> pa.DataFrameSchema:
 
 
 def _target_schema() -> pa.DataFrameSchema:
-    columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS, TARGET: _float(_NONNEG)}
+    # a week of returns is negative (data.negative_sales = "keep"); an unknown week has no row
+    columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS, TARGET: _float()}
     return pa.DataFrameSchema(columns, strict=True, unique=["store", "dept", TIMESTAMP])
 
 
