@@ -1,5 +1,6 @@
 """features build end to end with real Feast: offline parquet, sqlite registry, sqlite online."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -157,3 +158,53 @@ def test_csv_import_builds(cli, workspace, tmp_path):
     result = cli("features", "build", "--source", "csv", "--path", str(folder), "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["source"] == "csv"
+
+
+def _snapshot(workspace: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in workspace.rglob("*")
+            if p.is_file() and "logs" not in p.parts}
+
+
+def test_data_too_short_to_train_on_is_refused_before_anything_is_replaced(
+        built, cli, workspace, tmp_path):
+    before = _snapshot(workspace)
+    folder = write_kaggle(generate(stores=2, depts=2, weeks=90), tmp_path / "walmart")
+    frame = pd.read_csv(folder / "train.csv")
+    last_ten = sorted(frame["Date"].unique())[-10:]
+    frame[frame["Date"].isin(last_ten)].to_csv(folder / "train.csv", index=False)
+    result = cli("-q", "features", "build", "--source", "csv", "--path", str(folder))
+    assert result.exit_code == 3, result.stderr
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "the data has 10 weeks" in message and "training needs at least 33" in message
+    assert _snapshot(workspace) == before
+
+
+def test_quirky_data_is_reported_and_ended_series_are_not_online(cli, workspace, monkeypatch):
+    from salesops.features.schema import DEPT_FEATURES
+
+    # a series without a row in the last week has ended: some end inside the TTL window
+    monkeypatch.setenv("SALESOPS_DATA__ENDED_AFTER_WEEKS", "1")
+    cli("infra", "up")
+    result = cli("features", "build", "--realism", "retail", "--stores", "6", "--depts", "10",
+                 "--weeks", "90", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    report = doc["data_report"]
+    names = {q["name"] for q in report["quirks"] if q["count"]}
+    assert {"negative_weeks", "missing_weeks", "late_start_series", "ended_series",
+            "short_series", "markdown_not_recorded", "covariate_gaps"} <= names
+    assert report["policies"] == {"missing_weeks": "zero", "negative_sales": "keep",
+                                  "missing_markdown": "unknown", "ended_after_weeks": 1}
+    manifest = json.loads((workspace / "features_build.json").read_text())
+    assert manifest["data_report"] == report and manifest["policies"] == report["policies"]
+    series = _offline(workspace, "series")
+    assert doc["online_entities"] == (series["status"] == "current").sum()
+    # a series that ended inside the TTL window keeps no row of its last week online
+    next_week = pd.Timestamp(doc["next_week"], tz="UTC")
+    ended = series[series["status"] == "ended"].sort_values("last_week").iloc[-1]
+    assert ended["last_week"] >= next_week - timedelta(days=14)
+    online = _store(workspace).get_online_features(
+        features=[f"dept_weekly:{name}" for name in DEPT_FEATURES],
+        entity_rows=[{"store": int(ended["store"]), "dept": int(ended["dept"])}]).to_dict()
+    assert all(online[name] == [None] for name in DEPT_FEATURES)

@@ -14,26 +14,35 @@ def dataset() -> SalesDataset:
     return generate(stores=3, depts=5, weeks=100, seed=7)
 
 
-def _alter_from(dataset: SalesDataset, week: pd.Timestamp) -> SalesDataset:
+def _alter_from(dataset: SalesDataset, week: pd.Timestamp, series=None) -> SalesDataset:
+    """New sales from `week` on: for every series, or only for the (store, dept) in `series`.
+    Values span ten orders of magnitude, so any rounding residue that crosses rows shows."""
     sales = dataset.sales.copy()
     later = sales["date"] >= week
+    if series is not None:
+        later &= pd.Series(list(zip(sales["store"], sales["dept"]))).isin(series).to_numpy()
     rng = np.random.default_rng(0)
-    sales.loc[later, "weekly_sales"] = rng.uniform(0, 1e5, later.sum()).round(2)
+    sales.loc[later, "weekly_sales"] = (10.0 ** rng.uniform(-2, 8, later.sum())).round(2)
     return SalesDataset(sales=sales, features=dataset.features, stores=dataset.stores)
 
 
-@pytest.mark.parametrize("week_index", [MIN_HISTORY_WEEKS, 80, 99])
-def test_inference_features_do_not_see_sales_of_their_week_or_later(dataset, week_index):
+def _assert_bit_identical_up_to(before, after, week: pd.Timestamp) -> None:
+    for name, columns in (("dept_weekly", DEPT_FEATURES), ("store_weekly", STORE_FEATURES)):
+        a, b = getattr(before, name), getattr(after, name)
+        pd.testing.assert_frame_equal(
+            a.loc[a[TIMESTAMP] <= week].reset_index(drop=True),
+            b.loc[b[TIMESTAMP] <= week].reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("week_index", [MIN_HISTORY_WEEKS, 30, 57, 80, 99])
+@pytest.mark.parametrize("changed", [None, [(1, 2)], [(1, 1), (3, 5)]], ids=["all", "one", "two"])
+def test_inference_features_at_or_before_t_are_bit_identical_when_sales_change_from_t(
+        dataset, week_index, changed):
     week = dataset.weeks[week_index]
     before = build_features(dataset)
-    after = build_features(_alter_from(dataset, week))
-    for name, columns in (("dept_weekly", DEPT_FEATURES), ("store_weekly", STORE_FEATURES)):
-        a = getattr(before, name)
-        b = getattr(after, name)
-        upto = a[TIMESTAMP] <= week
-        pd.testing.assert_frame_equal(
-            a.loc[upto, columns].reset_index(drop=True), b.loc[upto, columns].reset_index(drop=True)
-        )
+    after = build_features(_alter_from(dataset, week, changed))
+    # every series, the changed ones and all the others: exact, not approximately equal
+    _assert_bit_identical_up_to(before, after, week)
     # the alteration is real: the target at that week and the features after it did change
     target_a = before.sales_target.loc[before.sales_target[TIMESTAMP] == week, "weekly_sales"]
     target_b = after.sales_target.loc[after.sales_target[TIMESTAMP] == week, "weekly_sales"]
@@ -41,6 +50,56 @@ def test_inference_features_do_not_see_sales_of_their_week_or_later(dataset, wee
     later = before.dept_weekly[TIMESTAMP] > week
     assert not before.dept_weekly.loc[later, "sales_lag_1"].equals(
         after.dept_weekly.loc[later, "sales_lag_1"])
+
+
+def test_a_series_features_do_not_depend_on_the_other_series(dataset):
+    """Values of one series are the same whether other series are in the file or not."""
+    alone = dataset.sales[(dataset.sales["store"] == 2) & (dataset.sales["dept"] == 4)]
+    one = SalesDataset(sales=alone.reset_index(drop=True), features=dataset.features,
+                       stores=dataset.stores)
+    noisy = _alter_from(dataset, dataset.weeks[0],
+                        [(s, d) for s in (1, 2, 3) for d in range(1, 6) if (s, d) != (2, 4)])
+    for other in (one, noisy):
+        a = build_features(dataset).dept_weekly
+        b = build_features(other).dept_weekly
+        pick = lambda f: f[(f["store"] == 2) & (f["dept"] == 4)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(pick(a), pick(b), check_exact=True)
+
+
+def test_windows_equal_a_direct_computation_per_window(dataset):
+    """Each window's mean and sample std are those of its own weeks (no running sums)."""
+    sales = _alter_from(dataset, dataset.weeks[0]).sales  # ten orders of magnitude
+    frames = build_features(SalesDataset(sales, dataset.features, dataset.stores))
+    dept = frames.dept_weekly
+    for store, dept_id in ((1, 1), (3, 5)):
+        history = sales[(sales["store"] == store) & (sales["dept"] == dept_id)][
+            "weekly_sales"].to_numpy()
+        rows = dept[(dept["store"] == store) & (dept["dept"] == dept_id)]
+        for position, row in zip(range(MIN_HISTORY_WEEKS, len(history) + 1), rows.itertuples()):
+            for window in (4, 8, 52):
+                if position < window:
+                    continue
+                weeks = history[position - window:position]
+                assert getattr(row, f"sales_mean_{window}") == pytest.approx(
+                    weeks.mean(), rel=1e-12)
+                assert getattr(row, f"sales_std_{window}") == pytest.approx(
+                    weeks.std(ddof=1), rel=1e-9, abs=1e-9)
+
+
+def test_a_small_window_after_large_sales_is_exact(dataset):
+    """[0.01, 0, 0, 0] after weeks of millions has std 0.005 exactly as computed alone:
+    a running sum would leave residue of the millions in it."""
+    sales = dataset.sales.copy()
+    series = (sales["store"] == 1) & (sales["dept"] == 1)
+    values = np.full(series.sum(), 3.3e6)
+    values[40:44] = [0.01, 0.0, 0.0, 0.0]
+    sales.loc[series, "weekly_sales"] = values
+    dept = build_features(SalesDataset(sales, dataset.features, dataset.stores)).dept_weekly
+    row = dept[(dept["store"] == 1) & (dept["dept"] == 1)
+               & (dept[TIMESTAMP] == dataset.weeks[44])].iloc[0]
+    assert row["sales_mean_4"] == 0.01 / 4
+    assert row["sales_std_4"] == np.array([0.01, 0, 0, 0]).std(ddof=1)
+    assert row["sales_zero_share_8"] == 3 / 8
 
 
 def test_lags_and_windows_are_the_past(dataset):
@@ -106,3 +165,64 @@ def test_year_features_are_null_only_in_the_first_year(dataset):
     assert year[position < 52].isna().all().all()
     others = dept.drop(columns=YEAR_FEATURES)
     assert others.notna().all().all()
+
+
+# --- real data's quirks --------------------------------------------------------------
+
+
+def _cleaned(raw, **policy):
+    from salesops.config import DataSection
+    from salesops.data.cleaning import clean
+
+    return clean(raw, DataSection(**policy))[0]
+
+
+def test_unknown_weeks_have_no_target_and_features_carry_the_last_recorded_week(dataset):
+    from salesops.data.raw import RawData
+
+    raw = RawData.of(dataset)
+    series = (raw.sales["store"] == 2) & (raw.sales["dept"] == 3)
+    gap = series & raw.sales["date"].isin(dataset.weeks[40:43])
+    sales = _cleaned(RawData(raw.sales[~gap], raw.features, raw.stores), missing_weeks="skip")
+    frames = build_features(sales)
+    mine = lambda f: f[(f["store"] == 2) & (f["dept"] == 3)].set_index(TIMESTAMP)
+    target, dept = mine(frames.sales_target), mine(frames.dept_weekly)
+    assert not target.index.isin(dataset.weeks[40:43]).any()
+    assert len(target) == len(dataset.weeks) - MIN_HISTORY_WEEKS - 3
+    recorded = dataset.sales[series.to_numpy()].set_index("date")["weekly_sales"]
+    last_recorded = recorded[dataset.weeks[39]]
+    for week in dataset.weeks[41:44]:  # lag 1 of the weeks after each unknown week
+        assert dept.loc[week, "sales_lag_1"] == last_recorded
+    assert dept.loc[dataset.weeks[44], "sales_lag_1"] == recorded[dataset.weeks[43]]
+    # with `zero`, the same weeks are weeks without sales: trained on as 0
+    zero = mine(build_features(_cleaned(RawData(raw.sales[~gap], raw.features, raw.stores)))
+                .sales_target)
+    assert (zero.loc[dataset.weeks[40:43], "weekly_sales"] == 0).all()
+
+
+def test_series_table_and_next_week_rows_on_retail_data():
+    from salesops.data.retail import retail_quirks
+
+    clean = generate(stores=6, depts=10, weeks=90, seed=42)
+    frames = build_features(_cleaned(retail_quirks(clean, seed=42)))
+    series = frames.series.set_index(["store", "dept"])
+    assert set(series["status"]) == {"current", "ended", "short"}
+    last_week = frames.next_week - pd.Timedelta(weeks=1)
+    current = series["status"] == "current"
+    assert (series.loc[current, "last_week"] == last_week).all()
+    assert (series.loc[series["status"] == "ended", "last_week"] < last_week).all()
+    assert (series.loc[series["status"] == "short", "weeks"] < MIN_HISTORY_WEEKS).all()
+    online = frames.dept_weekly[frames.dept_weekly[TIMESTAMP] == frames.next_week]
+    assert set(zip(online["store"], online["dept"])) == set(series.index[current])
+    assert (series["first_week"] > clean.weeks[0]).any()  # late starters are in there
+
+
+def test_returns_are_kept_in_history_and_target():
+    from salesops.data.retail import retail_quirks
+
+    dataset = _cleaned(retail_quirks(generate(stores=6, depts=10, weeks=90, seed=42), seed=42))
+    frames = build_features(dataset)
+    validate(frames)
+    assert (frames.sales_target["weekly_sales"] < 0).any()
+    assert (frames.dept_weekly["sales_lag_1"] < 0).any()
+    assert (frames.dept_weekly["sales_std_4"] >= 0).all()

@@ -86,6 +86,7 @@ def append_synthetic(
     current = read_dataset(workspace)
     params = dict(previous["params"])
     have = len(current.weeks)
+    params.pop("realism", None)  # only clean data is appended (see build._load)
     fresh = generate(**{**params, "weeks": have + weeks}, shifts=dict(shifts) or None,
                      shift_from_week=have)
     first_new = current.weeks[-1] + pd.Timedelta(weeks=1)
