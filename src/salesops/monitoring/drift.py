@@ -16,7 +16,7 @@ import pandas as pd
 from salesops.config import Settings
 from salesops.errors import DataError
 from salesops.monitoring import stats
-from salesops.monitoring.features import SALES_VALUED, compared_features
+from salesops.monitoring.features import MARKDOWN_VALUED, SALES_VALUED, compared_features
 from salesops.monitoring.windows import Windows, find_champion, load_windows, require_features
 
 
@@ -138,6 +138,8 @@ def _compare(name: str, grain: str, role: str, windows: Windows, settings: Setti
 
 def _values(frame: pd.DataFrame, name: str, windows: Windows) -> tuple[np.ndarray, str]:
     values = frame[name].to_numpy(dtype=np.float64)
+    if name in MARKDOWN_VALUED and "markdown_known" in frame:
+        values = np.where(frame["markdown_known"].to_numpy() == 1, values, np.nan)
     if name == "markdown_total":
         level = windows.markdown_levels.reindex(frame["store"].astype("int64"))
         return values / level.to_numpy(dtype=np.float64), "÷ level"

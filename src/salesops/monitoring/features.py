@@ -17,6 +17,10 @@ Left out or set aside, because they differ between any two windows by constructi
   swings of a year; it shows there only when it is large.)
 * **Year features** (lag 52, 52-week window, year-on-year ratio) are null in each series'
   first year; they are compared only when the champion reads them, on non-null rows.
+* **Markdowns that were not recorded** (`markdown_known = 0`, `data.missing_markdown =
+  "unknown"`) read 0 without being a fact: markdown amounts are compared on known weeks
+  only, and `markdown_known` itself, which says when recording began rather than anything
+  about demand, is shown but not counted.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from salesops.features.schema import (
 CALENDAR = frozenset({"week_of_year", "month", "quarter", "week_sin", "week_cos", "is_holiday",
                       "weeks_to_holiday", "weeks_since_holiday", *HOLIDAY_OFFSET_FEATURES})
 MACRO = frozenset({"cpi", "unemployment", "fuel_price"})
+#: shown, not counted: see the module docstring
+MONITORED = MACRO | {"markdown_known"}
+#: compared only on store-weeks whose markdowns are known
+MARKDOWN_VALUED = frozenset({"markdown_total", "has_markdown"})
 #: compared divided by the series' reference sales level (see `windows`)
 SALES_VALUED = tuple(SALES_UNIT_FEATURES)
 
@@ -46,5 +54,5 @@ def compared_features(model_features: list[str] | None) -> list[tuple[str, str, 
             continue
         grain = "store" if name in STORE_FEATURES else "dept"
         if name in DEPT_FEATURES or name in STORE_FEATURES:
-            out.append((name, grain, "monitored" if name in MACRO else "verdict"))
+            out.append((name, grain, "monitored" if name in MONITORED else "verdict"))
     return out

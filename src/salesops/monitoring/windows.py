@@ -121,6 +121,8 @@ def load_windows(settings: Settings, champion: Champion | None, reference: tuple
 
     levels = _series_levels(target, ref_weeks)
     ref_store = store[store[TIMESTAMP].isin(ref_weeks)]
+    if "markdown_known" in ref_store:  # weeks whose markdowns were not recorded read 0
+        ref_store = ref_store[ref_store["markdown_known"] == 1]
     markdown_levels = ref_store.groupby("store")["markdown_total"].mean().clip(lower=LEVEL_FLOOR)
     season = sorted(set(cur_weeks.isocalendar().week.astype(int)))
     matched = ref_weeks[_in_season(ref_weeks, season)]
