@@ -16,7 +16,7 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.data.dataset import SalesDataset, conform
-from salesops.features.engineering import FeatureFrames
+from salesops.features.engineering import SERIES_TABLE, FeatureFrames
 from salesops.workspace import Workspace, atomic_write_text
 
 RAW_TABLES = ("sales", "features", "stores")
@@ -71,6 +71,30 @@ def read_manifest(settings: Settings, workspace: Workspace) -> dict[str, Any] | 
         if manifest is not None:
             return manifest
     return workspace.read_json(workspace.build_manifest)
+
+
+#: the series table's timestamp columns (CSV text when read from the server)
+SERIES_WEEKS = ("first_week", "last_week")
+
+
+def read_series(settings: Settings, workspace: Workspace) -> pd.DataFrame | None:
+    """The last build's series table (see `engineering.series_table`), None when no build
+    has written one. Like the manifest, it comes from the server on the `postgres` profile."""
+    if settings.feature_store.profile != "postgres":
+        path = workspace.offline_data / f"{SERIES_TABLE}.parquet"
+        return pd.read_parquet(path) if path.is_file() else None
+    import psycopg
+
+    from salesops.features.postgres import pg_target, read_table
+
+    columns = ["store", "dept", *SERIES_WEEKS, "weeks", "status"]
+    try:
+        frame = read_table(pg_target(settings), SERIES_TABLE, columns)
+    except psycopg.errors.UndefinedTable:
+        return None
+    for column in SERIES_WEEKS:
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+    return frame
 
 
 def append_synthetic(

@@ -69,7 +69,7 @@ def _online_rows(settings: Settings, scorer: Scorer, frame: pd.DataFrame):
     keys = [_integer_column(frame, name) for name in ("store", "dept")]
     workspace = Workspace(settings.workspace)
     online = OnlineFeatures(open_store(workspace), workspace, scorer.features,
-                            settings.feature_store.ttl_days, settings=settings)
+                            settings=settings)
     if online.size == 0:
         raise PreconditionError("the online store holds no feature rows",
                                 hint="run `salesops features build` first")

@@ -6,33 +6,34 @@ about 0.35 ms, which would fit the budget, but (1) the SQL registry's cache expi
 `cache_ttl_seconds` and the next call then re-reads the registry on the request path, (2) a
 `features build` running beside the server rewrites the online rows while it materializes,
 so a request could see some views of the new week and some of the old, and (3) a batch of
-1,000 entities costs ~50 ms. So the server asks Feast once for every series the offline
-store knows (one `get_online_features` call with the `inference_features` service, ~35 ms
+1,000 entities costs ~50 ms. So the server asks Feast once for every series the last build
+forecasts (one `get_online_features` call with the `inference_features` service, ~35 ms
 for 630 series) and keeps the answer as a matrix indexed by (store, dept). A background
 thread watches the build manifest, which `features build` writes last, after materializing;
 when it changes, the registry is refreshed, the snapshot rebuilt and swapped in one
 assignment. Values come from Feast itself, so they are exactly what `get_online_features`
-returns. A key missing from the snapshot is asked of Feast directly before it is refused:
-the snapshot speeds things up, Feast stays the authority on what exists.
+returns.
 
-A row is served only when every view has it and every value is present: an entity without
-a row in some view is unknown, and a null value is refused too, never filled in.
+Which series are served is the build's series table's word, not Feast's (see
+`forecastable`): a key outside the snapshot is refused, never looked up in Feast, whose
+online store may still hold rows of series that earlier builds wrote. A row is served only
+when every view has it for the manifest's next week and every value is present: a row of
+another week is stale, and a null value is refused too, never filled in.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from salesops.errors import PreconditionError
 from salesops.config import Settings
 from salesops.features.feast_ops import quiet_feast
+from salesops.serving import forecastable
 from salesops.serving.entities import BadRequest
 from salesops.workspace import Workspace
 
@@ -43,11 +44,12 @@ SERVICE = "inference_features"
 #: Feast's suffix for a feature's event timestamp in `to_dict(include_event_timestamps=True)`
 TS_SUFFIX = "__ts"
 CHUNK = 10_000
+REBUILD = "rerun `salesops features build`"
 log = logging.getLogger("salesops.serving")
 
 
 class UnknownEntities(BadRequest):
-    """Some requested (store, dept) pairs have no complete online feature row."""
+    """Some requested (store, dept) pairs are not forecast; the message says why for each."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,6 @@ class Rows:
     depts: np.ndarray  # int64
     features: np.ndarray  # float64, columns in `OnlineFeatures.features` order (NaN: no value)
     weeks: np.ndarray  # datetime64[s]: the week each row forecasts
-    present: np.ndarray | None = None  # bool, like `features`: the view has a row (from Feast)
 
     def take(self, positions: np.ndarray) -> Rows:
         return Rows(self.stores[positions], self.depts[positions], self.features[positions],
@@ -68,18 +69,22 @@ class Snapshot:
     stamp: tuple | None
     index: dict[tuple[int, int], int]
     rows: Rows
+    #: series of the build that are not served, and why (any other key is unknown)
+    refusals: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 class OnlineFeatures:
     def __init__(self, store: FeatureStore, workspace: Workspace, features: list[str],
-                 ttl_days: int, poll_s: float = 1.0, settings: Settings | None = None) -> None:
+                 ttl_days: int | None = None, poll_s: float = 1.0, *,
+                 settings: Settings) -> None:
+        # `ttl_days` is not read: what is served is decided by the build (series table and
+        # next week), not by a window of offline rows; it is accepted for older callers
         self.store = store
         self.workspace = workspace
-        #: on the `postgres` profile the known series come from the server (a pod has no
-        #: workspace files); None: the workspace's files
+        #: where the build's manifest and series table are read (on the `postgres` profile
+        #: from the server: a pod has no workspace files)
         self.settings = settings
         self.features = list(features)
-        self.ttl = timedelta(days=ttl_days)
         self.poll_s = poll_s
         self._feast_lock = threading.Lock()
         self._stop = threading.Event()
@@ -91,22 +96,14 @@ class OnlineFeatures:
     # -- request path -------------------------------------------------------------------
     def lookup(self, stores: np.ndarray, depts: np.ndarray) -> Rows:
         snapshot = self.snapshot  # one read: a refresh swaps the whole object
-        positions = np.fromiter(
-            (snapshot.index.get(key, -1) for key in zip(stores.tolist(), depts.tolist())),
-            np.int64, len(stores))
-        hit = positions >= 0
-        if hit.all():
-            return snapshot.rows.take(positions)
-        found = self._fetch(stores[~hit], depts[~hit])
-        servable = _servable(found)
-        if not servable.all():
-            raise UnknownEntities(self._describe(found, ~servable))
-        features = np.empty((len(stores), len(self.features)))
-        weeks = np.empty(len(stores), "M8[s]")
-        features[hit] = snapshot.rows.features[positions[hit]]
-        weeks[hit] = snapshot.rows.weeks[positions[hit]]
-        features[~hit], weeks[~hit] = found.features, found.weeks
-        return Rows(stores, depts, features, weeks)
+        keys = list(zip(stores.tolist(), depts.tolist()))
+        positions = np.fromiter((snapshot.index.get(key, -1) for key in keys), np.int64,
+                                len(keys))
+        missing = positions < 0
+        if missing.any():
+            refused = [key for key, gone in zip(keys, missing.tolist()) if gone]
+            raise UnknownEntities(forecastable.refused(refused, snapshot.refusals))
+        return snapshot.rows.take(positions)
 
     @property
     def size(self) -> int:
@@ -146,36 +143,25 @@ class OnlineFeatures:
         return (stat.st_mtime_ns, stat.st_size)
 
     def _build(self, stamp: tuple | None) -> Snapshot:
-        found = self._fetch(*self._known_series())
-        rows = found.take(np.flatnonzero(_servable(found)))
+        series = forecastable.read_forecastable(self.settings, self.workspace)
+        if series is None:  # nothing built yet
+            empty = np.empty(0, np.int64)
+            return Snapshot(stamp, {}, Rows(empty, empty, np.empty((0, len(self.features))),
+                                            np.empty(0, "M8[s]")))
+        features, seconds = self._fetch(series.stores, series.depts)
+        week = series.week
+        servable = ((seconds == week.astype(np.int64)).all(axis=1)
+                    & np.isfinite(features).all(axis=1))
+        refusals = dict(series.refusals)
+        for position in np.flatnonzero(~servable):
+            key = (int(series.stores[position]), int(series.depts[position]))
+            refusals[key] = self._why(key, features[position], seconds[position], week)
+        keep = np.flatnonzero(servable)
+        rows = Rows(series.stores[keep], series.depts[keep], features[keep],
+                    np.full(len(keep), week))
         keys = zip(rows.stores.tolist(), rows.depts.tolist())
-        return Snapshot(stamp, {key: position for position, key in enumerate(keys)}, rows)
-
-    def _known_series(self) -> tuple[np.ndarray, np.ndarray]:
-        """(store, dept) pairs that may be online: those with offline rows inside the TTL
-        before the week the last build materialized."""
-        none = np.empty(0, np.int64), np.empty(0, np.int64)
-        if self.settings is not None and self.settings.feature_store.profile == "postgres":
-            from salesops.features.offline import read_manifest
-            from salesops.features.postgres import pg_target, read_table
-
-            manifest = read_manifest(self.settings, self.workspace) or {}
-            if "next_week" not in manifest:
-                return none
-            since = pd.Timestamp(manifest["next_week"]) - self.ttl
-            rows = read_table(pg_target(self.settings), "dept_weekly",
-                              ["store", "dept", "event_timestamp"])
-            keys = rows.loc[rows["event_timestamp"] >= since, ["store", "dept"]]
-        else:
-            manifest = self.workspace.read_json(self.workspace.build_manifest) or {}
-            path = self.workspace.offline_data / "dept_weekly.parquet"
-            if "next_week" not in manifest or not path.is_file():
-                return none
-            since = pd.Timestamp(manifest["next_week"]) - self.ttl
-            keys = pd.read_parquet(path, columns=["store", "dept"],
-                                   filters=[("event_timestamp", ">=", since)])
-        keys = keys.drop_duplicates()
-        return keys["store"].to_numpy(np.int64), keys["dept"].to_numpy(np.int64)
+        return Snapshot(stamp, {key: position for position, key in enumerate(keys)}, rows,
+                        refusals)
 
     # -- Feast --------------------------------------------------------------------------
     def _load_service(self) -> None:
@@ -191,8 +177,9 @@ class OnlineFeatures:
                 hint="run `salesops features build`, or train a model on the current features")
         self._service, self._views = service, views
 
-    def _fetch(self, stores: np.ndarray, depts: np.ndarray) -> Rows:
-        """What Feast has for the keys: values (NaN where none) and which views had a row."""
+    def _fetch(self, stores: np.ndarray, depts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What Feast has for the keys: values (NaN where none) and each value's event
+        timestamp in seconds (0 where the view has no row)."""
         values, stamps = [], []
         for start in range(0, len(stores), CHUNK):
             entity_rows = {"store": stores[start:start + CHUNK].tolist(),
@@ -207,27 +194,24 @@ class OnlineFeatures:
         width = len(self.features)
         features = np.concatenate(values) if values else np.empty((0, width))
         seconds = np.concatenate(stamps) if stamps else np.empty((0, width), np.int64)
-        # the week forecast: the newest row's timestamp (all views hold the same week)
-        return Rows(stores, depts, features, seconds.max(axis=1, initial=0).astype("M8[s]"),
-                    present=seconds > 0)
+        return features, seconds
 
-    def _describe(self, found: Rows, refused: np.ndarray) -> str:
-        problems = []
-        for position in np.flatnonzero(refused):
-            absent = ~found.present[position]
-            null = found.present[position] & ~np.isfinite(found.features[position])
-            where = f"store={found.stores[position]}, dept={found.depts[position]}"
-            if absent.any():
-                views = sorted({self._views[name] for name, gone in zip(self.features, absent)
-                                if gone})
-                problems.append(f"{where} is unknown (no online row in {', '.join(views)})")
-            else:
-                names = [name for name, gone in zip(self.features, null) if gone]
-                problems.append(f"{where} has no online value for {', '.join(names)}")
-        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        return ("; ".join(problems[:3]) + more
-                + "; only series complete in the last `salesops features build` can be forecast")
+    def _why(self, key: tuple[int, int], values: np.ndarray, seconds: np.ndarray,
+             week: np.datetime64) -> str:
+        """Why a current series' online row is not served."""
+        where = forecastable.where(key)
+        absent = seconds == 0
+        if absent.any():
+            views = ", ".join(self._views_of(absent))
+            return f"{where} has no online row in {views}; {REBUILD}"
+        stale = seconds != week.astype(np.int64)
+        if stale.any():
+            found = np.datetime_as_string(seconds[stale].astype("M8[s]"), unit="D")
+            return (f"{where} has a stale online row in {', '.join(self._views_of(stale))} "
+                    f"(week {min(found)}, not {np.datetime_as_string(week, unit='D')}); "
+                    f"{REBUILD}")
+        null = [name for name, ok in zip(self.features, np.isfinite(values)) if not ok]
+        return f"{where} has no online value for {', '.join(null)}"
 
-
-def _servable(rows: Rows) -> np.ndarray:
-    return rows.present.all(axis=1) & np.isfinite(rows.features).all(axis=1)
+    def _views_of(self, columns: np.ndarray) -> list[str]:
+        return sorted({self._views[name] for name, hit in zip(self.features, columns) if hit})

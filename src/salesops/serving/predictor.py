@@ -42,7 +42,6 @@ class DemandPredictor(Model):
         workspace = Workspace(self.settings.workspace)
         self.scorer = Scorer.load(self.settings, self.version)
         self.online = OnlineFeatures(open_store(workspace), workspace, self.scorer.features,
-                                     self.settings.feature_store.ttl_days,
                                      settings=self.settings)
         if self.online.size == 0:
             raise PreconditionError("the online store holds no feature rows",
