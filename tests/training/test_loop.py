@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 
+from salesops.errors import DataError
 from salesops.training.distributed import (
     all_agree_to_stop,
     broadcast_from_main,
@@ -177,3 +178,35 @@ def test_tiny_runs_train_whatever_the_step_count(rows, epochs):
     result = train(X_tr, y_tr, X_val, y_val, Scalers.fit(X_tr.x, y_tr),
                    TrainConfig(epochs=epochs, batch_size=512), init_from_env())
     assert result.epochs_run == epochs
+
+
+def _bad_data_entry():
+    info = init_from_env()
+    try:
+        if info.rank == 0:  # as rank 0 does when the training set fails its checks
+            raise DataError("training set: sales_mean_4 has 3 non-finite values of 40 rows",
+                            hint="rebuild it")
+        broadcast_from_main(info, None)  # rank 1 waits for data that never comes
+    finally:
+        shutdown(info)
+
+
+def test_a_rank_s_own_error_reaches_the_caller_with_its_type_and_exit_code():
+    with pytest.raises(DataError) as err:
+        launch_local(2, _bad_data_entry, timeout_s=LAUNCH_TIMEOUT_S)
+    assert err.value.exit_code == 3 and err.value.hint == "rebuild it"
+    assert err.value.message == "training set: sales_mean_4 has 3 non-finite values of 40 rows"
+
+
+def test_returns_in_the_targets_train_without_nan():
+    # weeks of returns (negative sales) are kept in the data; the model trains on them as 0
+    X_tr, y_tr, X_val, y_val, _ = _split(400, 100)
+    y_tr[::7] = -250.0
+    y_val[::5] = -80.0
+    scalers = Scalers.fit(X_tr.x, y_tr)
+    config = TrainConfig(epochs=2, batch_size=64, hidden_sizes=(16,), patience=5)
+    result = train(X_tr, y_tr, X_val, y_val, scalers, config, init_from_env())
+    losses = [entry[key] for entry in result.history for key in ("train_loss", "val_loss")]
+    assert np.isfinite(losses).all()
+    forecasts = predict(result.model, scalers, X_val)
+    assert np.isfinite(forecasts).all() and (forecasts >= 0).all()

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops.errors import DataError
+from salesops.errors import CheckFailed, DataError
 from salesops.training.metrics import (
     BASELINES,
     MAPE_FLOOR,
     baseline_metrics,
     best_baseline,
+    holdout_metrics,
     metrics_rows,
     regression_metrics,
 )
@@ -88,15 +89,73 @@ def test_best_baseline_is_lowest_wape():
         "a": {"wape": 12.0, "mape": 1.0},
         "b": {"wape": 8.0, "mape": 99.0},
         "c": {"wape": float("nan"), "mape": 0.0},
+        "d": {"wape": None, "mape": None},  # defined on no row
     }
     name, metrics = best_baseline(baselines)
     assert name == "b" and metrics["wape"] == 8.0
     assert best_baseline(baseline_metrics(_holdout()))[0] == "seasonal_naive"
 
 
-def test_metrics_rows_put_the_model_first():
-    model = regression_metrics(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
-    rows = metrics_rows(model, baseline_metrics(_holdout()))
+def test_returns_count_at_their_size_in_wape_and_are_left_out_of_mape():
+    # a week of returns (negative sales) is a real actual: its miss counts in WAPE, which
+    # divides by the sum of |actual|; MAPE skips it (below the floor)
+    actual = np.array([-50.0, 100.0])
+    m = regression_metrics(actual, np.array([0.0, 100.0]))
+    assert m["wape"] == pytest.approx(50 / 150 * 100)
+    assert m["mape_rows"] == 1 and m["mape"] == 0.0
+
+
+def _young_series_holdout() -> pd.DataFrame:
+    """Four rows; the last two belong to a series younger than a year (no lag 52)."""
+    return pd.DataFrame({
+        "weekly_sales": [100.0, 200.0, 100.0, 300.0],
+        "sales_lag_1": [90.0, 220.0, 100.0, 300.0],
+        "sales_lag_52": [100.0, 180.0, np.nan, np.nan],  # errors 0, 20 on its two rows
+        "sales_mean_4": [100.0, 200.0, 100.0, 300.0],
+    })
+
+
+def test_a_baseline_is_scored_only_on_the_rows_where_it_is_defined():
+    predicted = np.array([110.0, 200.0, 100.0, 300.0])  # the model misses only row 0, by 10
+    baselines = baseline_metrics(_young_series_holdout(), predicted)
+    seasonal = baselines["seasonal_naive"]
+    assert seasonal["rows"] == 2
+    assert seasonal["wape"] == pytest.approx(20 / 300 * 100)
+    # the model on the same two rows, not on all four
+    assert seasonal["model_wape"] == pytest.approx(10 / 300 * 100)
+    assert baselines["last_week"]["rows"] == 4
+    assert baselines["last_week"]["model_wape"] == pytest.approx(10 / 700 * 100)
+
+
+def test_a_baseline_defined_on_no_row_has_rows_0_and_no_metrics():
+    frame = _young_series_holdout().assign(sales_lag_52=np.nan)
+    seasonal = baseline_metrics(frame, frame["weekly_sales"].to_numpy())["seasonal_naive"]
+    assert seasonal["rows"] == 0
+    assert all(seasonal[k] is None for k in ("mape", "wape", "rmse", "r2", "model_wape"))
+
+
+def test_holdout_metrics_score_the_model_on_every_row():
+    frame = _young_series_holdout()
+    model, baselines = holdout_metrics(frame, np.array([110.0, 200.0, 100.0, 300.0]))
+    assert model["rows"] == 4 and model["wape"] == pytest.approx(10 / 700 * 100)
+    assert [baselines[name]["rows"] for name in BASELINES] == [4, 2, 4]
+
+
+def test_non_finite_model_forecasts_are_a_training_failure_not_bad_data():
+    frame = _young_series_holdout()
+    with pytest.raises(CheckFailed, match="the model produced 2 non-finite forecasts") as err:
+        holdout_metrics(frame, np.array([np.nan, 1.0, np.inf, 1.0]))
+    assert err.value.exit_code == 1 and "predicted" not in err.value.message
+
+
+def test_metrics_rows_put_the_model_first_and_say_how_many_rows_each_is_scored_on():
+    frame = _young_series_holdout()
+    model, baselines = holdout_metrics(frame, np.array([110.0, 200.0, 100.0, 300.0]))
+    rows = metrics_rows(model, baselines)
     assert [r["name"] for r in rows] == ["model", "last_week", "seasonal_naive", "mean_4w"]
-    assert set(rows[0]) == {"name", "mape", "wape", "rmse", "r2"}
-    assert rows[0]["wape"] == model["wape"]
+    assert set(rows[0]) == {"name", "rows", "mape", "wape", "rmse", "r2"}
+    assert rows[0]["wape"] == model["wape"] and rows[0]["rows"] == 4
+    seasonal = rows[2]
+    assert set(seasonal) == {"name", "rows", "mape", "wape", "model_wape", "rmse", "r2"}
+    assert seasonal["rows"] == 2
+    assert seasonal["model_wape"] == pytest.approx(10 / 300 * 100)

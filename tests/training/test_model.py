@@ -44,6 +44,20 @@ def test_constant_column_encodes_to_zero_not_nan(data):
     np.testing.assert_allclose(encoded[:, 0].std(), 1.0, rtol=1e-4)
 
 
+def test_a_column_constant_in_training_encodes_to_zero_whatever_it_reads_later(data):
+    # e.g. a holiday offset that never changed over the fitted weeks: the network learned
+    # nothing from it, and dividing a later, different value by the std floor would send
+    # millions into it (the forecasts overflow to inf)
+    X, y = data
+    scalers = Scalers.fit(X, y)
+    later = X[:3].copy()
+    later[:, 2] = [8.0, -3.0, 7.0]
+    encoded = scalers.encode_x(later)
+    assert (encoded[:, 2] == 0).all()
+    others = [0, 1, 3, 4]
+    np.testing.assert_array_equal(encoded[:, others], scalers.encode_x(X[:3])[:, others])
+
+
 def test_scalers_json_round_trip(data):
     X, y = data
     scalers = Scalers.fit(X, y)

@@ -1,5 +1,6 @@
 """`train submit` end to end on the embedded profile: Feast PIT set, 2-process DDP, MLflow."""
 
+import numpy as np
 import pytest
 
 from tests.conftest import SMALL
@@ -96,3 +97,53 @@ def test_training_set_is_split_by_time(cli, workspace, monkeypatch):
     assert set(YEAR_FEATURES) <= set(with_year.features)
     assert with_year.train["event_timestamp"].nunique() == 90 - 56 - 8
     assert not with_year.frame[with_year.features].isna().any().any()
+
+
+def test_retail_data_trains_end_to_end(cli, workspace, monkeypatch):
+    """Returns, late starts and early ends: series younger than a year have no seasonal-naive
+    forecast, so that baseline is scored on fewer rows, and the run records its data."""
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", "--realism", "retail", "--stores", "6", "--depts", "8",
+               "--weeks", "90").exit_code == 0
+    # a champion that reads the year features, which the young series lack
+    monkeypatch.setenv("SALESOPS_TRAINING__HISTORY_WEEKS", "56")
+    assert cli("train", "submit", "--epochs", "1", "--force-promote").exit_code == 0
+    monkeypatch.delenv("SALESOPS_TRAINING__HISTORY_WEEKS")
+    # promoted past the gate: two epochs rarely beat the baselines, and the run must end
+    result = cli("train", "submit", "--nodes", "2", "--epochs", "2", "--force-promote", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    rows = {row["name"]: row for row in summary["metrics"]}
+    assert list(rows) == ["model", "last_week", "seasonal_naive", "mean_4w"]
+    assert rows["model"]["rows"] == summary["holdout_rows"]
+    assert rows["last_week"]["rows"] == summary["holdout_rows"]
+    assert 0 < rows["seasonal_naive"]["rows"] < rows["model"]["rows"]
+    for name in ("last_week", "seasonal_naive", "mean_4w"):
+        assert {"mape", "wape", "rmse", "r2", "model_wape"} <= set(rows[name])
+
+    import mlflow
+
+    from salesops.config import load_settings
+    from salesops.training.dataset import load_training_set
+    from salesops.training.model import Scalers
+    from salesops.training.tracking import connect
+
+    settings = load_settings()
+    connect(settings)
+    run = mlflow.get_run(summary["run_id"])
+    assert run.data.tags["data.negative_sales"] == "keep"
+    assert run.data.tags["data.missing_weeks"] == "zero"
+    report = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data_report.json")
+    assert report["series"] == 48 and any(q["name"] == "negative_weeks" for q in report["quirks"])
+    holdout = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/holdout_metrics.json")
+    assert holdout["holdout"] == summary["metrics"]
+    assert holdout["gate"]["binding_baseline"] == summary["best_baseline"] in rows
+    # the champion was compared on the rows it can forecast
+    assert summary["previous_champion"] == "1" and holdout["gate"]["champion_wape"] > 0
+
+    # returns stay in the actuals the metrics read; the model's target floors them at 0
+    training_set = load_training_set(settings)
+    assert (training_set.frame["weekly_sales"] < 0).any()
+    arrays = training_set.arrays()
+    scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
+    assert (arrays["y_train"] < 0).any() and np.isfinite(scalers.encode_y(arrays["y_train"])).all()

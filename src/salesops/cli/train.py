@@ -90,11 +90,14 @@ def job_logs(
 
 def _render(state: State, summary: dict) -> None:
     def human(console) -> None:
-        rows = [(m["name"], m["mape"], m["wape"], m["rmse"], m["r2"]) for m in summary["metrics"]]
+        # a baseline is scored on the rows where it has a forecast; "model WAPE %" is the
+        # model's on those same rows, what the gate compares
+        rows = [(m["name"], m["rows"], m["mape"], m["wape"], m.get("model_wape"), m["rmse"],
+                 m["r2"]) for m in summary["metrics"]]
         console.print(state.output.table(
             f"holdout from {summary['holdout_start']} ({summary['holdout_rows']:,} rows), "
             f"model {summary['model_name']} v{summary['version']}",
-            ["", "MAPE %", "WAPE %", "RMSE", "R²"], rows))
+            ["", "rows", "MAPE %", "WAPE %", "model WAPE %", "RMSE", "R²"], rows))
         verdict = "promoted to champion" if summary["promoted"] else "not promoted"
         console.print(f"{verdict}: {summary['reason']}", markup=False)
 

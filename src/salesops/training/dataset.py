@@ -8,12 +8,16 @@ Rows need `training.history_weeks` weeks of history. At the default (8), every w
 trained on, and the year features (lag 52, the 52-week window, the year-on-year ratio) are
 left out of the model, because each series' first year lacks them; at 56 or more they are
 used and the first year is dropped. The model's feature list records which.
+
+The set is checked before the first epoch (`check_training_frame`): what the model reads
+must be finite and the weeks must cover the split (`training.split`), so that a run never
+fails after its epochs for a reason its data showed before them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,15 +32,18 @@ from salesops.features.schema import (
     YEAR_HISTORY_WEEKS,
 )
 from salesops.training.inputs import model_inputs
+from salesops.training.split import (
+    MIN_FIT_WEEKS,
+    VALIDATION_WEEKS,
+    data_weeks_needed,
+    feature_weeks_needed,
+)
 from salesops.workspace import Workspace
 
 if TYPE_CHECKING:  # the config needs pydantic, which a bare GPU box may lack (benchmarks/)
     from salesops.config import Settings
 
 KEYS = ["store", "dept", TIMESTAMP]
-#: early stopping watches the last weeks before the holdout, never the holdout itself,
-#: so the holdout metrics that the promotion gate reads stay unbiased
-VALIDATION_WEEKS = 4
 
 
 def model_features(history_weeks: int) -> list[str]:
@@ -53,6 +60,9 @@ class TrainingSet:
     fingerprint: str
     features: list[str]  # what the model reads (see the module docstring)
     feature_service: str = "training_features"
+    # from the build manifest, for the run's lineage; builds before issue 12 lack them
+    policies: dict[str, Any] = field(default_factory=dict)  # the data.* settings
+    data_report: dict[str, Any] | None = None
 
     @property
     def train(self) -> pd.DataFrame:
@@ -86,7 +96,10 @@ def load_training_set(settings: Settings) -> TrainingSet:
                                 hint="run `salesops features build` first")
     store = feast_ops.open_store(workspace)
     history_weeks = settings.training.history_weeks
+    holdout_weeks = settings.training.holdout_weeks
     keys = _keys_with_history(_target_keys(settings, workspace), history_weeks)
+    if keys.empty:  # before asking Feast for nothing
+        raise _no_rows(history_weeks, holdout_weeks)
     with feast_ops.quiet_feast(workspace):
         service = store.get_feature_service("training_features")
         frame = store.get_historical_features(entity_df=keys, features=service).to_df()
@@ -95,19 +108,57 @@ def load_training_set(settings: Settings) -> TrainingSet:
     if frame[TIMESTAMP].dt.tz is None:  # the Postgres offline store returns naive UTC
         frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize("UTC")
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
-    used = frame[features + [TARGET]]
-    missing = used.columns[used.isna().any()].tolist()
-    if missing:
-        raise DataError(f"training set has missing values in {', '.join(missing[:5])}",
-                        hint="rebuild with `salesops features build`")
+    holdout_start = check_training_frame(frame, features, holdout_weeks, history_weeks)
+    return TrainingSet(frame=frame, holdout_start=holdout_start,
+                       fingerprint=manifest["fingerprint"], features=features,
+                       policies=manifest.get("policies") or {},
+                       data_report=manifest.get("data_report"))
+
+
+def check_training_frame(frame: pd.DataFrame, features: list[str], holdout_weeks: int,
+                         history_weeks: int) -> pd.Timestamp:
+    """Refuse, before the first epoch, a set that training could only fail on after the
+    last one; returns the first holdout week.
+
+    Every value the model reads (its `features`) and the target must be finite; other
+    columns, such as the baselines' year lags, may be NaN (the metrics skip those rows).
+    """
+    if frame.empty:
+        raise _no_rows(history_weeks, holdout_weeks)
     weeks = np.sort(frame[TIMESTAMP].unique())
-    holdout_weeks = settings.training.holdout_weeks
-    if len(weeks) < holdout_weeks + VALIDATION_WEEKS + 8:
-        raise DataError(f"only {len(weeks)} weeks of features: need the {holdout_weeks} holdout "
-                        f"weeks, {VALIDATION_WEEKS} validation weeks and at least 8 to train on",
-                        hint="build with more --weeks or lower training.holdout_weeks")
-    return TrainingSet(frame=frame, holdout_start=pd.Timestamp(weeks[-holdout_weeks]),
-                       fingerprint=manifest["fingerprint"], features=features)
+    needed = feature_weeks_needed(holdout_weeks)
+    if len(weeks) < needed:
+        raise DataError(f"training set: {len(weeks)} weeks of training rows; training needs "
+                        f"{needed} ({MIN_FIT_WEEKS} to fit on, {VALIDATION_WEEKS} for early "
+                        f"stopping, {holdout_weeks} holdout weeks)",
+                        hint=f"build at least {data_weeks_needed(history_weeks, holdout_weeks)}"
+                             " --weeks or lower training.holdout_weeks")
+    hint = "rebuild with `salesops features build`"
+    bad = {}
+    for column in [*features, TARGET]:
+        values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        count = int((~np.isfinite(values)).sum())
+        if count:
+            bad[column] = count
+    if bad:
+        (first, count), *others = bad.items()
+        also = ", ".join(f"{name}: {n:,}" for name, n in others)
+        raise DataError(f"training set: {first} has {count:,} non-finite values of "
+                        f"{len(frame):,} rows" + (f" (and {also})" if also else ""), hint=hint)
+    holdout_start = pd.Timestamp(weeks[-holdout_weeks])
+    in_holdout = frame[TIMESTAMP] >= holdout_start
+    # the week count above implies both parts; checked anyway, as the split's contract
+    for part, rows in (("holdout", in_holdout), ("training part", ~in_holdout)):
+        if not rows.any():
+            raise DataError(f"training set: the {part} is empty", hint=hint)
+    return holdout_start
+
+
+def _no_rows(history_weeks: int, holdout_weeks: int) -> DataError:
+    return DataError(f"training set: no training rows (no series has the "
+                     f"training.history_weeks = {history_weeks} weeks of history)",
+                     hint=f"build at least {data_weeks_needed(history_weeks, holdout_weeks)} "
+                          "--weeks or lower training.history_weeks")
 
 
 def _target_keys(settings: Settings, workspace: Workspace) -> pd.DataFrame:

@@ -22,9 +22,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from salesops.errors import SalesOpsError
+
 #: How long a collective may wait for the other ranks before failing. Long enough for a slow
 #: pod to pull its image and join, short enough that a dead peer does not hang a job forever.
 DEFAULT_TIMEOUT_S = 600.0
+#: how long a failed run waits for the other ranks' reports, to find which one is the cause
+CAUSE_GRACE_S = 2.0
 _ENV_KEYS = (
     "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
 )
@@ -121,7 +125,9 @@ def launch_local(
     Each rank is a fresh "spawn" process (fork would copy torch's thread pools and any
     initialized state), so `entry` must be importable by name: a module-level function.
     The first rank to fail ends the run: the others are terminated and RuntimeError names the
-    failing rank. `timeout_s` bounds the whole run (None: no bound).
+    failing rank, except for our own errors (`SalesOpsError`: bad data, a failed check),
+    which are raised here as they were there, so they keep their message and exit code.
+    `timeout_s` bounds the whole run (None: no bound).
     With `nodes == 1`, `entry` runs in this process and its exceptions propagate unchanged.
     """
     if nodes < 1:
@@ -182,13 +188,25 @@ def _worker(rank, nodes, port, threads, entry, args, results) -> None:
         payload = pickle.dumps(value) if rank == 0 else None
         results.put((rank, True, payload))
     except BaseException as exc:  # noqa: BLE001 - any failure must reach the parent
-        traceback.print_exc()
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        summary = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-        results.put((rank, False, summary))
+        results.put((rank, False, _failure_report(exc)))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _failure_report(exc: BaseException) -> str | bytes:
+    """Our own error, pickled (its one line is the whole story, so no traceback); anything
+    else, its traceback on this rank's stderr and a one-line summary for the parent."""
+    if isinstance(exc, SalesOpsError):
+        try:
+            payload = pickle.dumps(exc)
+            pickle.loads(payload)  # fails for an error whose __init__ differs (NotBuiltYet)
+            return payload
+        except Exception:  # noqa: BLE001 - fall back to the summary below
+            pass
+    traceback.print_exc()
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
 def _collect(procs: list, results, timeout_s: float | None) -> Any:
@@ -206,11 +224,28 @@ def _collect(procs: list, results, timeout_s: float | None) -> Any:
             continue
         rank, ok, payload = message
         if not ok:
-            raise RuntimeError(f"rank {rank} failed: {payload}")
+            raise _cause(rank, payload, results)
         pending.discard(rank)
         if rank == 0:
             value = pickle.loads(payload)
     return value
+
+
+def _cause(rank: int, payload: str | bytes, results) -> BaseException:
+    """The error to raise for a failed run. One rank's failure makes its peers fail too (a
+    closed connection), and their reports may come first: if our own error follows within
+    `CAUSE_GRACE_S`, that is the cause."""
+    payloads = [payload]
+    deadline = time.monotonic() + CAUSE_GRACE_S
+    while not isinstance(payloads[-1], bytes) and time.monotonic() < deadline:
+        try:
+            _, ok, later = results.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if not ok:
+            payloads.append(later)
+    ours = [p for p in payloads if isinstance(p, bytes)]
+    return pickle.loads(ours[0]) if ours else RuntimeError(f"rank {rank} failed: {payload!s}")
 
 
 def _next_message(procs: list, pending: set[int], results) -> tuple | None:

@@ -4,10 +4,17 @@ All metrics are in real sales units (not the model's log scale), because that is
 planner reads and what the promotion gate compares. Percent metrics are percents (12.3, not
 0.123).
 
+Actuals are the true weekly sales, returns (negative weeks) included: the model forecasts
+demand (>= 0), and a week of returns is a miss it really makes.
+
 MAPE ignores rows whose actual is below `MAPE_FLOOR`: intermittent departments have weeks
-with zero or near-zero sales, where |error| / actual is infinite or meaningless and would
-swamp the mean. WAPE (sum |error| / sum |actual|) needs no such exclusion and covers every
-row, which is why the promotion gate and `best_baseline` rank by WAPE.
+with zero or near-zero sales (or returns), where |error| / actual is infinite or meaningless
+and would swamp the mean. WAPE (sum |error| / sum |actual|) needs no such exclusion and
+covers every row, which is why the promotion gate ranks by WAPE.
+
+A baseline is scored only on the holdout rows where it has a forecast: the seasonal naive
+needs a year of history, which young series lack. Each baseline also carries the model's
+WAPE on exactly its rows (`model_wape`), so that the gate compares like with like.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salesops.errors import DataError
+from salesops.errors import CheckFailed, DataError
 
 #: MAPE is computed over rows with actual >= MAPE_FLOOR (see the module docstring).
 MAPE_FLOOR = 1.0
@@ -71,34 +78,65 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
+def holdout_metrics(
+    frame: pd.DataFrame, predicted: np.ndarray, target: str = "weekly_sales"
+) -> tuple[dict[str, float], dict[str, dict]]:
+    """The model's metrics on every row of `frame`, and `baseline_metrics` beside it."""
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    bad = int((~np.isfinite(predicted)).sum())
+    if bad:
+        # the inputs were checked before training, so this is the model's own failure
+        raise CheckFailed(f"training failed: the model produced {bad:,} non-finite forecasts "
+                          f"of {predicted.size:,} holdout rows")
+    model = regression_metrics(frame[target].to_numpy(), predicted)
+    return model, baseline_metrics(frame, predicted, target)
+
+
 def baseline_metrics(
-    frame: pd.DataFrame, target: str = "weekly_sales"
-) -> dict[str, dict[str, float]]:
-    """`regression_metrics` of every baseline in `BASELINES` on the rows of `frame`."""
+    frame: pd.DataFrame, predicted: np.ndarray | None = None, target: str = "weekly_sales"
+) -> dict[str, dict]:
+    """`regression_metrics` of every baseline in `BASELINES` on the rows of `frame` where it
+    is defined, with `rows` = how many; with the model's `predicted`, also `model_wape`, the
+    model's WAPE on those rows. A baseline defined on no row has rows 0 and None metrics."""
     missing = [c for c in [target, *BASELINES.values()] if c not in frame.columns]
     if missing:
         raise DataError(f"metrics: the holdout frame lacks column(s) {', '.join(missing)}")
-    actual = frame[target].to_numpy()
-    return {
-        name: regression_metrics(actual, frame[column].to_numpy())
-        for name, column in BASELINES.items()
-    }
+    actual = frame[target].to_numpy(dtype=np.float64)
+    out: dict[str, dict] = {}
+    for name, column in BASELINES.items():
+        forecast = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        defined = np.isfinite(forecast)
+        if not defined.any():
+            out[name] = {"rows": 0, "mape_rows": 0, **dict.fromkeys(TABLE_METRICS)}
+            if predicted is not None:
+                out[name]["model_wape"] = None
+            continue
+        out[name] = regression_metrics(actual[defined], forecast[defined])
+        if predicted is not None:
+            model = regression_metrics(actual[defined], np.asarray(predicted)[defined])
+            out[name]["model_wape"] = model["wape"]
+    return out
 
 
-def best_baseline(baselines: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
-    """The baseline with the lowest WAPE (NaN WAPE never wins): the bar the model must clear."""
+def best_baseline(baselines: dict[str, dict]) -> tuple[str, dict]:
+    """The baseline with the lowest WAPE, each on its own rows (None or NaN never wins). A
+    summary for benchmarks: the gate compares the model with each baseline on that
+    baseline's rows instead (`registry.decide`)."""
     if not baselines:
         raise ValueError("best_baseline: no baselines given")
 
-    def wape(item: tuple[str, dict[str, float]]) -> float:
+    def wape(item: tuple[str, dict]) -> float:
         value = item[1]["wape"]
-        return np.inf if np.isnan(value) else value
+        return np.inf if value is None or np.isnan(value) else value
 
     return min(baselines.items(), key=wape)
 
 
-def metrics_rows(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> list[dict]:
-    """One row per forecaster (the model first, then the baselines) for a table or JSON."""
-    rows = [{"name": "model", **{k: model[k] for k in TABLE_METRICS}}]
-    rows += [{"name": name, **{k: m[k] for k in TABLE_METRICS}} for name, m in baselines.items()]
+def metrics_rows(model: dict[str, float], baselines: dict[str, dict]) -> list[dict]:
+    """One row per forecaster (the model first, then the baselines) for a table or JSON:
+    name, rows, the `TABLE_METRICS`, and for a baseline the model's WAPE on its rows."""
+    rows = [{"name": "model", "rows": model["rows"], **{k: model[k] for k in TABLE_METRICS}}]
+    for name, m in baselines.items():
+        rows.append({"name": name, "rows": m["rows"], **{k: m[k] for k in TABLE_METRICS},
+                     "model_wape": m.get("model_wape")})
     return rows

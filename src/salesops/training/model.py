@@ -19,7 +19,7 @@ from salesops.errors import DataError
 from salesops.training.inputs import ModelInputs
 
 #: Constant columns (e.g. a store type when only one type is present) have std 0; this floor
-#: keeps them at 0 after encoding instead of producing NaN.
+#: keeps the target's scale finite and marks a feature column as constant (see `encode_x`).
 STD_FLOOR = 1e-6
 
 
@@ -104,7 +104,13 @@ class Scalers:
         X = np.asarray(X, dtype=np.float32)
         mean = self.feature_mean.astype(np.float32)
         std = self.feature_std.astype(np.float32)
-        return (X - mean) / std
+        # A column constant in training (a holiday offset over a few fitted weeks) taught
+        # the network nothing; a later, different value divided by the floor would feed it
+        # millions and the forecast would overflow. It reads 0, as in training.
+        encoded = X - mean
+        encoded /= std  # in place: one matrix-sized copy, not two
+        encoded[..., self.feature_std <= STD_FLOOR] = 0.0
+        return encoded
 
     def encode_y(self, y: np.ndarray) -> np.ndarray:
         return ((_log_target(y) - self.target_mean) / self.target_std).astype(np.float32)

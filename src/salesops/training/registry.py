@@ -7,6 +7,7 @@ The champion's history is kept as a registered-model tag (a JSON list of version
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from salesops.errors import CheckFailed, PreconditionError, UsageError
@@ -16,37 +17,77 @@ CHALLENGER = "challenger"
 HISTORY_TAG = "salesops.champion_history"
 
 
+@dataclass(frozen=True)
+class Bar:
+    """A forecaster the model must beat, and the model, scored on the same `rows` rows: the
+    ones where that forecaster has a forecast (a baseline may lack one for young series)."""
+
+    name: str
+    wape: float | None  # None: defined on no row
+    model_wape: float | None
+    rows: int
+
+    @property
+    def comparable(self) -> bool:
+        # a NaN WAPE (all-zero actuals on its rows) measures nothing either
+        return self.rows > 0 and self.wape is not None and not math.isnan(self.wape)
+
+
 @dataclass
 class GateDecision:
     promote: bool
     reason: str
-    required_wape: float
+    required_wape: float  # the binding baseline's WAPE less the margin (NaN without one)
     champion_wape: float | None
+    binding_baseline: str | None = None
 
 
-def decide(model_wape: float, best_baseline: tuple[str, float], margin: float,
-           champion_wape: float | None, mode: str) -> GateDecision:
-    """mode: auto (the gate decides) | force | never."""
-    name, baseline_wape = best_baseline
-    required = baseline_wape * (1 - margin)
-    beats_baseline = model_wape < required
-    beats_champion = champion_wape is None or model_wape <= champion_wape
+def decide(baselines: list[Bar], margin: float, champion: Bar | None,
+           mode: str) -> GateDecision:
+    """mode: auto (the gate decides) | force | never.
+
+    The model must beat every baseline that is defined on at least one holdout row by
+    `margin`, each on that baseline's rows; the baseline it beats by the least (relative to
+    its WAPE) binds and is the one the reason names. It must also do at least as well as
+    the champion, on the holdout rows the champion forecasts (normally all of them).
+    """
+    bars = [bar for bar in baselines if bar.comparable]
+    binding = max(bars, key=_ratio, default=None)  # first in order on ties
+    required = binding.wape * (1 - margin) if binding else math.nan
+    champion_wape = champion.wape if champion is not None else None
+
+    def decision(promote: bool, reason: str) -> GateDecision:
+        return GateDecision(promote, reason, required, champion_wape,
+                            binding.name if binding else None)
+
     if mode == "never":
-        return GateDecision(False, "--no-promote", required, champion_wape)
+        return decision(False, "--no-promote")
     if mode == "force":
-        return GateDecision(True, "--force-promote", required, champion_wape)
-    if not beats_baseline:
-        reason = (f"WAPE {model_wape:.2f}% does not beat {name} ({baseline_wape:.2f}%) "
-                  f"by the {margin:.0%} margin (needs < {required:.2f}%)")
-        return GateDecision(False, reason, required, champion_wape)
-    if not beats_champion:
-        reason = (f"WAPE {model_wape:.2f}% is worse than the champion's {champion_wape:.2f}% "
-                  "on the same holdout")
-        return GateDecision(False, reason, required, champion_wape)
-    reason = f"WAPE {model_wape:.2f}% beats {name} ({baseline_wape:.2f}%) by the margin"
-    if champion_wape is not None:
-        reason += f" and the champion ({champion_wape:.2f}%)"
-    return GateDecision(True, reason, required, champion_wape)
+        return decision(True, "--force-promote")
+    if binding is None:
+        return decision(False, "no baseline forecasts any holdout row: nothing to measure "
+                               "the model against")
+    on_rows = f"on the {binding.rows:,} holdout rows it forecasts"
+    if not binding.model_wape < required:
+        return decision(False, f"WAPE {binding.model_wape:.2f}% does not beat {binding.name} "
+                               f"({binding.wape:.2f}%) by the {margin:.0%} margin {on_rows} "
+                               f"(needs < {required:.2f}%)")
+    if champion is not None and not champion.comparable:
+        return decision(False, "the champion forecasts no holdout row, so the gate cannot "
+                               "compare them (`salesops models promote` decides by hand)")
+    if champion is not None and not champion.model_wape <= champion.wape:
+        return decision(False, f"WAPE {champion.model_wape:.2f}% is worse than the champion's "
+                               f"{champion.wape:.2f}% on the same {champion.rows:,} holdout rows")
+    reason = (f"WAPE {binding.model_wape:.2f}% beats {binding.name} ({binding.wape:.2f}%) by "
+              f"the margin {on_rows}, and every other baseline by more")
+    if champion is not None:
+        reason += f"; WAPE {champion.model_wape:.2f}% beats the champion ({champion.wape:.2f}%)"
+    return decision(True, reason)
+
+
+def _ratio(bar: Bar) -> float:
+    """The model's WAPE over the baseline's: the higher, the less the model beats it by."""
+    return bar.model_wape / bar.wape if bar.wape > 0 else math.inf
 
 
 def client():

@@ -37,37 +37,47 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
 
     `progress` is a `training.progress` mode: "bar", "lines" or "off".
     """
-    from salesops.training.distributed import broadcast_from_main, init_from_env, shutdown
-    from salesops.training.loop import TrainConfig, train
-    from salesops.training.model import Scalers
-    from salesops.training.progress import epoch_progress
+    from salesops.training.distributed import init_from_env, shutdown
 
     settings = Settings(**settings_data)
     info = init_from_env()
     try:
-        training_set = None
-        if info.is_main:
-            from salesops.training.dataset import load_training_set
-
-            training_set = load_training_set(settings)
-        arrays = broadcast_from_main(info, training_set.arrays() if training_set else None)
-        scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
-        config = TrainConfig.from_section(settings.training)
-        started = time.perf_counter()
-        with epoch_progress(progress if info.is_main else "off", config.epochs) as on_epoch:
-            result = train(arrays["train"], arrays["y_train"], arrays["val"], arrays["y_val"],
-                           scalers, config, info, on_epoch=on_epoch)
-        if not info.is_main:
-            return None
-        with _quiet_mlflow():
-            return _finish(settings, training_set, result, scalers, info, promote_mode,
-                           time.perf_counter() - started)
+        summary = _train(settings, info, promote_mode, progress)
     finally:
-        shutdown(info)
         if multiprocessing.parent_process() is not None:  # a spawned local worker
             from salesops.teardown import silence_native_teardown
 
             silence_native_teardown()
+    # Only after success: tearing the process group down on a failure would fail the peers
+    # with "connection closed" before this rank's own report is out. The local launcher
+    # tears it down after the report; a pod's exit closes it.
+    shutdown(info)
+    return summary
+
+
+def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict | None:
+    from salesops.training.distributed import broadcast_from_main
+    from salesops.training.loop import TrainConfig, train
+    from salesops.training.model import Scalers
+    from salesops.training.progress import epoch_progress
+
+    training_set = None
+    if info.is_main:
+        from salesops.training.dataset import load_training_set
+
+        training_set = load_training_set(settings)  # checked: see check_training_frame
+    arrays = broadcast_from_main(info, training_set.arrays() if training_set else None)
+    scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
+    config = TrainConfig.from_section(settings.training)
+    started = time.perf_counter()
+    with epoch_progress(progress if info.is_main else "off", config.epochs) as on_epoch:
+        result = train(arrays["train"], arrays["y_train"], arrays["val"], arrays["y_val"],
+                       scalers, config, info, on_epoch=on_epoch)
+    if not info.is_main:
+        return None
+    with _quiet_mlflow():
+        return _finish(settings, training_set, result, scalers, info, promote_mode,
+                       time.perf_counter() - started)
 
 
 @contextlib.contextmanager
@@ -82,13 +92,11 @@ def _quiet_mlflow():
 
 def _finish(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
     import mlflow
-    import pandas as pd
     from mlflow.models import infer_signature
 
     from salesops.training import registry
     from salesops.training.inputs import model_inputs
-    from salesops.training.metrics import baseline_metrics, best_baseline, metrics_rows
-    from salesops.training.metrics import regression_metrics
+    from salesops.training.metrics import holdout_metrics, metrics_rows
     from salesops.training.model import predict
     from salesops.training.pyfunc_model import ENTRY_FILE, model_input_columns, write_artifacts
     from salesops.training.tracking import connect
@@ -96,23 +104,15 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
     features = training_set.features
     holdout = training_set.holdout
     predictions = predict(result.model, scalers, model_inputs(holdout, features))
-    model_metrics = regression_metrics(holdout["weekly_sales"].to_numpy(), predictions)
-    baselines = baseline_metrics(holdout)
-    best_name, best = best_baseline(baselines)
+    model_metrics, baselines = holdout_metrics(holdout, predictions)
 
     experiment_id = connect(settings)
     name = settings.mlflow.model_name
     champion = registry.champion_version(name)
-    champion_wape = None
-    if champion is not None:
-        champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
-        # the champion may read other features than this run (training.history_weeks)
-        champion_columns = champion_model.metadata.get_input_schema().input_names()
-        champion_pred = champion_model.predict(holdout[champion_columns])
-        champion_wape = regression_metrics(holdout["weekly_sales"].to_numpy(),
-                                           champion_pred)["wape"]
-    decision = registry.decide(model_metrics["wape"], (best_name, best["wape"]),
-                               settings.training.promote_margin, champion_wape, promote_mode)
+    champion_bar = _champion_bar(name, holdout, predictions) if champion is not None else None
+    decision = registry.decide(
+        [registry.Bar(b, m["wape"], m["model_wape"], m["rows"]) for b, m in baselines.items()],
+        settings.training.promote_margin, champion_bar, promote_mode)
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({**settings.training.model_dump(), "world_size": info.world_size,
@@ -124,10 +124,14 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
                                step=entry["epoch"])
         mlflow.log_metrics({f"holdout_{k}": v for k, v in model_metrics.items()})
         for baseline, values in baselines.items():
-            mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()})
+            # a baseline defined on no holdout row has only its row count
+            mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()
+                                if v is not None})
         rows = metrics_rows(model_metrics, baselines)
         mlflow.log_dict({"holdout": rows, "gate": decision.__dict__}, "holdout_metrics.json")
-        mlflow.set_tags(_lineage(settings, training_set))
+        mlflow.set_tags(lineage_tags(settings, training_set))
+        if training_set.data_report is not None:
+            mlflow.log_dict(training_set.data_report, "data_report.json")
         mlflow.log_figure(_forecast_plot(holdout, predictions), "forecast_vs_actual.png")
         with tempfile.TemporaryDirectory() as tmp:
             artifacts = write_artifacts(Path(tmp), result.model, scalers, features)
@@ -148,7 +152,9 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
     return {
         "run_id": run.info.run_id, "model_name": name, "version": version,
         "promoted": decision.promote, "reason": decision.reason,
-        "previous_champion": champion, "metrics": rows, "best_baseline": best_name,
+        "previous_champion": champion, "metrics": rows,
+        # the baseline that binds the gate: the one the model beats by the least
+        "best_baseline": decision.binding_baseline,
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "train_seconds": round(seconds, 2),
         "world_size": info.world_size, "backend": info.backend,
@@ -157,10 +163,35 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
     }
 
 
-def _lineage(settings: Settings, training_set) -> dict[str, str]:
+def _champion_bar(name: str, holdout, predictions):
+    """The champion and this model, both scored on the holdout rows the champion can
+    forecast: all of them, unless it reads features (training.history_weeks) that young
+    series lack."""
+    import mlflow
+    import numpy as np
+
+    from salesops.training import registry
+    from salesops.training.metrics import regression_metrics
+
+    champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
+    columns = champion_model.metadata.get_input_schema().input_names()
+    defined = np.isfinite(holdout[columns].to_numpy(dtype=np.float64, na_value=np.nan)).all(1)
+    if not defined.any():
+        return registry.Bar("champion", None, None, 0)
+    actual = holdout["weekly_sales"].to_numpy()[defined]
+    champion_pred = champion_model.predict(holdout.loc[defined, columns])
+    return registry.Bar("champion", regression_metrics(actual, champion_pred)["wape"],
+                        regression_metrics(actual, predictions[defined])["wape"],
+                        int(defined.sum()))
+
+
+def lineage_tags(settings: Settings, training_set) -> dict[str, str]:
+    """What the run was trained on: code, features, data and the data.* policies that
+    cleaned it (`data.<key>`; builds made before those policies existed record none)."""
     tags = {"salesops.version": __version__, "feature_service": training_set.feature_service,
             "data_fingerprint": training_set.fingerprint, "feature_store.profile":
             settings.feature_store.profile, "python": platform.python_version()}
+    tags.update({f"data.{key}": str(value) for key, value in training_set.policies.items()})
     commit = _git_commit()
     if commit:
         tags["git_commit"] = commit
