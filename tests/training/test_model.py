@@ -35,6 +35,18 @@ def test_negative_sales_are_clipped_not_nan(data):
     np.testing.assert_allclose(decoded, [0.0], atol=1e-6)
 
 
+def test_forecasts_are_capped_at_twice_the_largest_training_week(data):
+    X, y = data
+    scalers = Scalers.fit(X, y)
+    runaway = scalers.encode_y(np.array([y.max() * 1e6, y.max() * 1.5]))
+    decoded = scalers.decode_y(runaway)
+    assert decoded[0] == pytest.approx(2 * (y.max() + 1) - 1, rel=1e-6)
+    assert decoded[1] == pytest.approx(1.5 * y.max(), rel=1e-5)  # below the cap: untouched
+    # a model saved before the cap existed decodes as it always did
+    old = Scalers.from_dict({k: v for k, v in scalers.to_dict().items() if k != "target_max"})
+    assert old.decode_y(runaway)[0] == pytest.approx(y.max() * 1e6, rel=1e-4)
+
+
 def test_constant_column_encodes_to_zero_not_nan(data):
     X, y = data
     encoded = Scalers.fit(X, y).encode_x(X)

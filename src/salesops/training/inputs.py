@@ -35,6 +35,9 @@ ID_COLUMNS = ENTITY_KEYS
 DROPPED = ("week_of_year", "month", "quarter")
 #: the year-on-year ratio is clipped: a department that sold nothing a year ago has a huge one
 YOY_CLIP = 3.0
+#: so is the coefficient of variation: a window of returns and zero weeks ([215, 0, -267, 0])
+#: has a mean near 0 and a CV in the hundreds, far outside anything the network learned
+CV_CLIP = 10.0
 
 
 @dataclass
@@ -91,8 +94,8 @@ def _derivations(features: list[str]):
             mean = name.replace("_std_", "_mean_")
             if mean not in features:
                 raise DataError(f"feature {name} needs {mean} beside it")
-            out.append((f"{name}_cv", lambda c, level, n=name, m=mean:
-                        np.maximum(c[n], 0.0) / (np.maximum(c[m], 0.0) + 1.0)))
+            out.append((f"{name}_cv", lambda c, level, n=name, m=mean: np.minimum(
+                np.maximum(c[n], 0.0) / (np.maximum(c[m], 0.0) + 1.0), CV_CLIP)))
         elif name == "sales_yoy_ratio":
             out.append((name, lambda c, level: np.clip(c["sales_yoy_ratio"], -YOY_CLIP, YOY_CLIP)))
         elif name == "markdown_total":

@@ -21,6 +21,8 @@ from salesops.training.inputs import ModelInputs
 #: Constant columns (e.g. a store type when only one type is present) have std 0; this floor
 #: keeps the target's scale finite and marks a feature column as constant (see `encode_x`).
 STD_FLOOR = 1e-6
+#: forecasts are capped at twice (log 2 above) the largest training target; see decode_y
+MAX_FORECAST_LOG_MARGIN = float(np.log(2.0))
 
 
 #: embedding widths of the entity ids: departments differ more than stores in how they react
@@ -79,6 +81,8 @@ class Scalers:
     feature_std: np.ndarray
     target_mean: float
     target_std: float
+    #: log1p of the largest training target; None for models saved before it was kept
+    target_max: float | None = None
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray) -> Scalers:
@@ -96,6 +100,7 @@ class Scalers:
             feature_std=np.maximum(X.std(axis=0), STD_FLOOR),
             target_mean=float(log_y.mean()),
             target_std=float(max(log_y.std(), STD_FLOOR)),
+            target_max=float(log_y.max()),
         )
 
     def encode_x(self, X: np.ndarray) -> np.ndarray:
@@ -122,6 +127,10 @@ class Scalers:
 
     def decode_y(self, z: np.ndarray) -> np.ndarray:
         log_y = np.asarray(z, dtype=np.float64) * self.target_std + self.target_mean
+        if self.target_max is not None:
+            # A forecast above twice the largest week of any series in training is the
+            # network extrapolating from inputs it never saw, not a forecast: capped there.
+            log_y = np.minimum(log_y, self.target_max + MAX_FORECAST_LOG_MARGIN)
         return np.maximum(np.expm1(log_y), 0.0)
 
     def to_dict(self) -> dict:
@@ -130,6 +139,7 @@ class Scalers:
             "feature_std": [float(v) for v in self.feature_std],
             "target_mean": float(self.target_mean),
             "target_std": float(self.target_std),
+            "target_max": None if self.target_max is None else float(self.target_max),
         }
 
     @classmethod
@@ -139,6 +149,7 @@ class Scalers:
             feature_std=np.asarray(data["feature_std"], dtype=np.float64),
             target_mean=float(data["target_mean"]),
             target_std=float(data["target_std"]),
+            target_max=data.get("target_max"),
         )
 
 
