@@ -19,7 +19,11 @@ from pathlib import Path
 SIZES = {
     "default 45×14×104": ["--stores", "45", "--depts", "14", "--weeks", "104"],
     "45×81×156": ["--stores", "45", "--depts", "81", "--weeks", "156"],
+    # Walmart's shape (train.csv of ~450K rows) with every quirk of real files, imported
+    "retail CSV 45×81×143": ["--source", "csv", "--path", "{csv}"],
 }
+#: the retail-realism files the CSV size imports: (stores, depts, weeks)
+CSV_SHAPE = (45, 81, 143)
 BUDGET_S = {"default 45×14×104": 30.0}
 
 
@@ -30,6 +34,16 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, max(peak_kb, before) / 1024
+
+
+def write_retail_csv(folder: Path) -> str:
+    from salesops.data.retail import retail_quirks
+    from salesops.data.synthetic import generate
+    from salesops.data.walmart_csv import write_walmart_csv
+
+    stores, depts, weeks = CSV_SHAPE
+    raw = retail_quirks(generate(stores=stores, depts=depts, weeks=weeks), seed=42)
+    return str(write_walmart_csv(raw, folder, cr_only=("features.csv",)))
 
 
 def main() -> None:
@@ -43,6 +57,9 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": f"{tmp}/ws"}
+            if "{csv}" in flags:
+                flags = [flag.format(csv=write_retail_csv(Path(tmp) / "walmart"))
+                         for flag in flags]
             subprocess.run([salesops, "-q", "infra", "up"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             wall, peak = run([salesops, "-q", "features", "build", *flags], env)

@@ -84,7 +84,8 @@ def _render(state: State, console, result) -> None:
         f"reference {result.reference['from']} … {result.reference['to']} vs current "
         f"{result.current['from']} … {result.current['to']}",
         ["feature", "status", "as", "PSI", "p", "rows"], rows))
-    console.print("info: shown, not counted (slow macro series); ÷ level: relative to the "
+    console.print("info: shown, not counted (slow macro series; when markdowns began to be "
+                  "recorded); ÷ level: relative to the "
                   "series' (store's) reference level", markup=False)
     for name, section in (("predictions", result.predictions), ("actuals", result.actuals)):
         console.print(f"{name}: {section['status']}" + (

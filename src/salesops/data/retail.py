@@ -1,8 +1,9 @@
 """`data.realism = "retail"`: what a real retailer's files hold, on top of synthetic sales.
 
 Modelled on the Walmart "Store Sales Forecasting" files: weeks without sales have no row,
-some weeks are negative (returns above sales), departments open late, close early or exist
-for a few weeks only, some series have holes of a few weeks, markdowns were not recorded for
+some weeks are negative (returns above sales), departments open late (some within the last
+year, so that the same week last year does not exist for them), close early or exist for a
+few weeks only, some series have holes of a few weeks, markdowns were not recorded for
 the first part of the history (and a markdown type a store did not run is a blank, not a
 0), and the covariate file runs past the sales with CPI and unemployment not yet published
 for its last weeks. Seeded: the same seed gives the same quirks.
@@ -39,19 +40,23 @@ def retail_quirks(dataset: SalesDataset, seed: int = 42) -> RawData:
     series = sales.groupby(["store", "dept"], sort=False).ngroup().to_numpy()
     n_series = len(keys)
 
-    # each series gets at most one shape: late start, early end, a quiet tail, short life
-    shape = rng.choice(6, n_series, p=[0.80, 0.06, 0.06, 0.02, 0.03, 0.03])
+    # each series gets at most one shape: late start, early end, a quiet tail, short life,
+    # opened within the last year (no same-week-last-year at the end)
+    shape = rng.choice(7, n_series, p=[0.78, 0.06, 0.06, 0.02, 0.03, 0.03, 0.02])
     late_from = rng.integers(10, max(11, n_weeks // 2), n_series)
+    opened_at = rng.integers(max(0, n_weeks - 50), max(1, n_weeks - 20), n_series)
     ended_at = rng.integers(n_weeks // 2, max(n_weeks // 2 + 1, n_weeks - 6), n_series)
     quiet_at = n_weeks - 1 - rng.integers(1, 3, n_series)  # last row 1-2 weeks before the end
     short_len = rng.integers(3, 8, n_series)
     short_from = rng.integers(10, max(11, n_weeks - 20), n_series)
     at = series
     keep = np.select(
-        [shape[at] == 1, shape[at] == 2, shape[at] == 3, shape[at] == 4, shape[at] == 5],
+        [shape[at] == 1, shape[at] == 2, shape[at] == 3, shape[at] == 4, shape[at] == 5,
+         shape[at] == 6],
         [week >= late_from[at], week <= ended_at[at], week <= quiet_at[at],
          week >= n_weeks - short_len[at],  # opened in the last weeks: too short to forecast
-         (week >= short_from[at]) & (week < short_from[at] + short_len[at])],  # came and went
+         (week >= short_from[at]) & (week < short_from[at] + short_len[at]),  # came and went
+         week >= opened_at[at]],
         default=True)
     # holes: 1-4 missing weeks in ~3 % of series
     holed = rng.random(n_series) < 0.03
