@@ -14,6 +14,7 @@ unrecorded markdowns and the like is `salesops.data.cleaning`'s, by the `data.*`
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,18 @@ def read_walmart_csv(path: Path) -> RawData:
     return RawData(sales=_parse_train(files[TRAIN], stores), features=_parse_features(
         files[FEATURES]), stores=stores, line_endings={
         name: csv.line_ending for name, csv in files.items() if csv.line_ending != "LF"})
+
+
+def files_digest(path: Path) -> dict[str, str | None]:
+    """A content hash of each of the three files (None where one is missing)."""
+    digests: dict[str, str | None] = {}
+    for name in (TRAIN, FEATURES, STORES):
+        try:
+            with open(Path(path) / name, "rb") as handle:
+                digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+        except OSError:
+            digests[name] = None
+    return digests
 
 
 def write_walmart_csv(raw: RawData, directory: Path, cr_only: tuple[str, ...] = ()) -> Path:

@@ -175,7 +175,11 @@ def data_identity(data: DataSection) -> dict[str, Any]:
     if data.source == "csv":
         if data.path is None:
             raise UsageError("--source csv needs --path DIR (or data.path in the config)")
-        return {"source": "csv", "path": str(Path(data.path).absolute())}
+        from salesops.data.walmart_csv import files_digest
+
+        # the files' content too: a retailer adds weeks to the same folder
+        return {"source": "csv", "path": str(Path(data.path).absolute()),
+                "files": files_digest(Path(data.path))}
     return {"source": "synthetic", "params": {
         "stores": data.stores, "depts": data.depts, "weeks": data.weeks, "seed": data.seed,
         "start_date": data.start_date, "realism": data.realism}}
