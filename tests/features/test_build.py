@@ -158,6 +158,12 @@ def test_csv_import_builds(cli, workspace, tmp_path):
     result = cli("features", "build", "--source", "csv", "--path", str(folder), "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["source"] == "csv"
+    # a folder given alone is an import, never ignored for synthetic data
+    alone = cli("features", "build", "--path", str(folder), "--json")
+    assert alone.exit_code == 0, alone.stderr
+    assert alone.json()["source"] == "csv" and alone.json()["stores"] == 2
+    both = cli("features", "build", "--source", "synthetic", "--path", str(folder))
+    assert both.exit_code == 2 and "--path" in both.stderr
 
 
 def _snapshot(workspace: Path) -> dict:

@@ -17,7 +17,8 @@ app = typer.Typer(help="Build the feature store: data, features, feast apply, ma
 def build(
     ctx: typer.Context,
     source: str = typer.Option(None, "--source", help="synthetic (default) or csv."),
-    path: Path = typer.Option(None, "--path", help="Folder with train.csv, features.csv, stores.csv."),
+    path: Path = typer.Option(None, "--path", help="Folder with train.csv, features.csv, "
+                              "stores.csv (implies --source csv)."),
     stores: int = typer.Option(None, "--stores", help="Synthetic: number of stores."),
     depts: int = typer.Option(None, "--depts", help="Synthetic: departments per store."),
     weeks: int = typer.Option(None, "--weeks", help="Synthetic: weeks of history."),
@@ -34,6 +35,10 @@ def build(
     from salesops.features.build import build as run_build
 
     state = state_of(ctx)
+    if path is not None and source is None:
+        source = "csv"  # a folder of files is an import: never ignore it for synthetic data
+    elif path is not None and source != "csv":
+        raise UsageError(f"--path is the folder of a CSV import; --source {source} takes none")
     settings = state.settings(data={"source": source, "path": path, "stores": stores,
                                     "depts": depts, "weeks": weeks, "seed": seed,
                                     "realism": realism})
