@@ -47,6 +47,26 @@ def test_forecasts_are_capped_at_twice_the_largest_training_week(data):
     assert old.decode_y(runaway)[0] == pytest.approx(y.max() * 1e6, rel=1e-4)
 
 
+def test_values_beyond_the_training_range_read_as_its_edge(data):
+    """A short history leaves weeks of the year, holiday distances or markdowns the network
+    never saw: extrapolated linearly they sent every forecast of a 40-week data set to the
+    cap (WAPE 148 %); read as the edge of the range they do not."""
+    X, y = data
+    scalers = Scalers.fit(X, y)
+    later = X[:2].copy()
+    later[0, 0] = X[:, 0].max() + 1e4
+    later[1, 1] = X[:, 1].min() - 1e4
+    edge = X[:2].copy()
+    edge[0, 0], edge[1, 1] = X[:, 0].max(), X[:, 1].min()
+    np.testing.assert_array_equal(scalers.encode_x(later), scalers.encode_x(edge))
+    np.testing.assert_array_equal(scalers.encode_x(X), Scalers.from_dict(
+        json.loads(json.dumps(scalers.to_dict()))).encode_x(X))
+    # a model saved before the range was kept encodes as it always did
+    old = Scalers.from_dict({k: v for k, v in scalers.to_dict().items()
+                             if k not in ("feature_min", "feature_max")})
+    assert old.encode_x(later)[0, 0] > scalers.encode_x(later)[0, 0] + 100
+
+
 def test_constant_column_encodes_to_zero_not_nan(data):
     X, y = data
     encoded = Scalers.fit(X, y).encode_x(X)

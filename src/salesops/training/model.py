@@ -83,6 +83,9 @@ class Scalers:
     target_std: float
     #: log1p of the largest training target; None for models saved before it was kept
     target_max: float | None = None
+    #: each feature's range in training; None for models saved before it was kept
+    feature_min: np.ndarray | None = None
+    feature_max: np.ndarray | None = None
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray) -> Scalers:
@@ -101,12 +104,20 @@ class Scalers:
             target_mean=float(log_y.mean()),
             target_std=float(max(log_y.std(), STD_FLOOR)),
             target_max=float(log_y.max()),
+            feature_min=X.min(axis=0),
+            feature_max=X.max(axis=0),
         )
 
     def encode_x(self, X: np.ndarray) -> np.ndarray:
         # float32 throughout: the model runs in float32 and a float64 copy of a 10M-row
         # matrix would double peak memory for nothing.
         X = np.asarray(X, dtype=np.float32)
+        if self.feature_min is not None:
+            # Outside the range it was trained on, an MLP extrapolates linearly, and a few
+            # weeks of calendar or markdown values never seen (a short history) sent every
+            # forecast to the cap: a value beyond the range reads as the range's edge.
+            X = np.clip(X, self.feature_min.astype(np.float32),
+                        self.feature_max.astype(np.float32))
         mean = self.feature_mean.astype(np.float32)
         std = self.feature_std.astype(np.float32)
         # A column constant in training (a holiday offset over a few fitted weeks) taught
@@ -140,6 +151,9 @@ class Scalers:
             "target_mean": float(self.target_mean),
             "target_std": float(self.target_std),
             "target_max": None if self.target_max is None else float(self.target_max),
+            **{name: None if values is None else [float(v) for v in values]
+               for name, values in (("feature_min", self.feature_min),
+                                    ("feature_max", self.feature_max))},
         }
 
     @classmethod
@@ -150,6 +164,8 @@ class Scalers:
             target_mean=float(data["target_mean"]),
             target_std=float(data["target_std"]),
             target_max=data.get("target_max"),
+            **{name: None if data.get(name) is None else np.asarray(data[name], np.float64)
+               for name in ("feature_min", "feature_max")},
         )
 
 
