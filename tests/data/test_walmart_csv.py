@@ -308,10 +308,20 @@ def test_sales_for_an_unknown_store(kaggle: Path) -> None:
     assert "Store 2 has sales but is not in stores.csv" in message and "train.csv" in message
 
 
-def test_sales_week_without_features(kaggle: Path) -> None:
+def test_a_sales_week_without_a_features_row_is_filled_and_counted(
+        kaggle: Path, original: SalesDataset) -> None:
     edit(kaggle, "features.csv", lambda f: f[~((f["Store"] == "3") & (f["Date"] == "2023-03-03"))])
-    message = load_error(kaggle)
-    assert message.startswith("features.csv has no row for Store 3, Date 2023-03-03")
+    loaded, report = load(kaggle)
+    features = loaded.features.set_index(["store", "date"])
+    expected = original.features.set_index(["store", "date"])
+    week, before = pd.Timestamp("2023-03-03", tz="UTC"), pd.Timestamp("2023-02-24", tz="UTC")
+    assert len(features) == len(expected)
+    for column in ("temperature", "fuel_price", "cpi", "unemployment"):
+        assert features.loc[(3, week), column] == expected.loc[(3, before), column]
+    assert (features.loc[(3, week), [f"markdown{i}" for i in range(1, 6)]] == 0).all()
+    assert features.loc[(3, week), "is_holiday"] == expected.loc[(3, week), "is_holiday"]
+    assert found(report)["feature_rows_missing"] == 1
+    pd.testing.assert_frame_equal(loaded.sales, original.sales)
 
 
 def test_weeks_off_the_weekly_grid(kaggle: Path) -> None:
@@ -323,3 +333,46 @@ def test_ragged_csv(kaggle: Path) -> None:
     with open(kaggle / "train.csv", "a") as handle:
         handle.write("1,1,2030-01-04,5.0,FALSE,extra,fields\n")
     assert "train.csv is not a readable CSV file" in load_error(kaggle)
+
+
+def test_blank_lines_are_skipped_and_lines_still_counted(kaggle: Path,
+                                                         original: SalesDataset) -> None:
+    text = (kaggle / "train.csv").read_text().splitlines(keepends=True)
+    (kaggle / "train.csv").write_text("".join(text[:3] + ["\n", "\n"] + text[3:]))
+    assert_same(load(kaggle)[0], original)
+    edit_line = text[18].split(",")  # line 19 of the file before, line 21 now
+    edit_line[4] = "maybe\n"
+    text[18] = ",".join(edit_line)
+    (kaggle / "train.csv").write_text("".join(text[:3] + ["\n", "\n"] + text[3:]))
+    assert load_error(kaggle).endswith("cannot read 'maybe' as TRUE/FALSE (line 21)")
+
+
+def test_spaces_around_values_are_not_part_of_them(kaggle: Path, original: SalesDataset) -> None:
+    edit(kaggle, "train.csv", lambda f: f.assign(Date=f["Date"] + " ", Store=f["Store"] + " ")
+         .rename(columns={"Date": "Date "}))
+    assert_same(load(kaggle)[0], original)
+    edit(kaggle, "train.csv", lambda f: f.assign(**{"Date ": f["Date "].where(
+        f.index != 4, "2023-13-01 ")}))
+    assert load_error(kaggle) == ("train.csv: column Date: cannot read '2023-13-01' as a "
+                                  "YYYY-MM-DD date (line 6)")
+
+
+def test_negative_markdowns_are_kept_and_counted(kaggle: Path, original: SalesDataset) -> None:
+    edit(kaggle, "features.csv", lambda f: f.assign(MarkDown2=f["MarkDown2"].where(
+        f.index != 7, "-265.76")))
+    loaded, report = load(kaggle)
+    assert loaded.features.loc[7, "markdown2"] == -265.76
+    assert found(report)["negative_markdowns"] == 1
+
+
+@pytest.mark.parametrize("policy", ["keep", "drop"])
+def test_a_series_of_returns_only_is_reported(kaggle: Path, original: SalesDataset,
+                                              policy: str) -> None:
+    series = (original.sales["store"] == 2) & (original.sales["dept"] == 2)
+    edit(kaggle, "train.csv", lambda f: f.assign(Weekly_Sales=f["Weekly_Sales"].where(
+        ~series.to_numpy(), "-20.5")))
+    loaded, report = load(kaggle, negative_sales=policy)
+    quirk = next(q for q in report.quirks if q.name == "series_without_sales")
+    assert quirk.count == 1 and quirk.examples == ["store 2 dept 2"]
+    assert ("lose every row" in quirk.action) == (policy == "drop")
+    assert report.series == (5 if policy == "drop" else 6)

@@ -23,7 +23,9 @@ in the `DataReport` that comes back with the data:
   began, is no markdown of that type (0).
 * **Covariates** (temperature, fuel price, CPI, unemployment) missing for a store-week take
   the store's last earlier reading, else its next one; a store with none takes the median
-  of all stores. The week to forecast takes the store's last row when the file lacks it.
+  of all stores. A sales week with no features row at all is such a store-week with every
+  value missing. The week to forecast takes the store's last row when the file lacks it.
+  Negative markdowns (corrections) are kept as recorded.
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ def _returns(sales: pd.DataFrame, policy: DataSection, report: DataReport) -> pd
     zero = values == 0
     _count(report, "zero_weeks", int(zero.sum()), "rows", "kept: an observation",
            examples=_row_examples(sales, zero))
+    best = sales.groupby(["store", "dept"], sort=False)["weekly_sales"].max()
+    none = best[best <= 0]
+    gone = {"keep": "kept: trained on as weeks of 0 sales", "clip": "kept: weeks of 0 sales",
+            "drop": "the ones with only returns lose every row: not in the build"}
+    _count(report, "series_without_sales", len(none), "series",
+           f"no week above 0; {gone[policy.negative_sales]}",
+           policy=f"data.negative_sales = {policy.negative_sales}",
+           examples=[series_label(store, dept) for store, dept in none.index[:EXAMPLES]])
     if not negative.any() or policy.negative_sales == "keep":
         return sales
     if policy.negative_sales == "clip":
@@ -185,6 +195,7 @@ def _features(features: pd.DataFrame, sales: pd.DataFrame, first: pd.Timestamp,
            "other stores, or weeks outside the sales and the week to forecast: not used")
     features = features[own].reset_index(drop=True)
     in_range = in_range[own].to_numpy()
+    features, in_range = _missing_rows(features, in_range, sales, first, last, report)
 
     known = _markdowns(features, in_range, policy, report)
     for column in READINGS:
@@ -203,6 +214,32 @@ def _features(features: pd.DataFrame, sales: pd.DataFrame, first: pd.Timestamp,
     return _add_next_week(features, known, next_week, report)
 
 
+def _missing_rows(features: pd.DataFrame, in_range: np.ndarray, sales: pd.DataFrame,
+                  first: pd.Timestamp, last: pd.Timestamp, report: DataReport,
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Add the store-weeks of the sales weeks that features.csv has no row for, all values
+    missing: the gap rules below then fill them like any other missing value."""
+    weeks = pd.date_range(first, last, freq="7D")
+    wanted = pd.MultiIndex.from_product([np.sort(sales["store"].unique()), weeks],
+                                        names=["store", "date"])
+    have = pd.MultiIndex.from_frame(features.loc[in_range, ["store", "date"]])
+    missing = wanted.difference(have)
+    _count(report, "feature_rows_missing", len(missing), "store-weeks",
+           "no features.csv row for a sales week: readings carried from the store's last "
+           "earlier week, markdowns by data.missing_markdown, the holiday flag from the "
+           "calendar", examples=[f"store {store} week {_day(date)}"
+                                 for store, date in missing[:EXAMPLES]])
+    if missing.empty:
+        return features, in_range
+    added = missing.to_frame(index=False)
+    added["is_holiday"] = holiday_calendar(pd.DatetimeIndex(added["date"]))[
+        "is_holiday"].to_numpy(dtype=bool)
+    frame = pd.concat([features, added], ignore_index=True)
+    mask = np.concatenate([in_range, np.ones(len(added), dtype=bool)])
+    order = np.lexsort((frame["date"].array.asi8, frame["store"].to_numpy()))
+    return frame.iloc[order].reset_index(drop=True), mask[order]
+
+
 def _markdowns(features: pd.DataFrame, in_range: np.ndarray, policy: DataSection,
                report: DataReport) -> np.ndarray:
     """Fill markdown gaps with 0 in place; return whether each row's markdowns are known."""
@@ -217,6 +254,10 @@ def _markdowns(features: pd.DataFrame, in_range: np.ndarray, policy: DataSection
            "markdown_known = 0 (amounts read 0, not a fact)" if unknown
            else "read as weeks without markdowns", policy=f"data.missing_markdown = "
            f"{policy.missing_markdown}", examples=_weeks_of(features, unrecorded & in_range))
+    negative = (values < 0).to_numpy() & in_range[:, None]
+    _count(report, "negative_markdowns", int(negative.sum()), "values", "kept as recorded "
+           "(corrections); has_markdown needs a positive total, and the model reads a "
+           "negative total as 0", examples=_weeks_of(features, negative.any(axis=1)))
     gaps = values.isna().to_numpy() & ~unrecorded[:, None] & in_range[:, None]
     _count(report, "markdown_gaps", int(gaps.sum()), "values", "0: no markdown of that type "
            "(the store's markdowns are recorded then)")

@@ -113,7 +113,7 @@ class _Csv:
         try:
             # utf-8-sig: a spreadsheet's byte-order mark would otherwise stick to "Store"
             raw = pd.read_csv(directory / name, dtype=str, skipinitialspace=True,
-                              encoding="utf-8-sig")
+                              encoding="utf-8-sig", skip_blank_lines=False)
         except pd.errors.EmptyDataError:
             raise DataError(f"{name} is empty", hint=_HINT) from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -129,17 +129,22 @@ class _Csv:
                 f"{name} is missing column(s): {', '.join(missing)}",
                 hint=f"found: {', '.join(map(str, raw.columns))}",
             )
+        # blank lines are skipped, but counted: messages name the line a user's editor shows
+        blank = raw.isna().all(axis=1).to_numpy()
+        self.lines = np.flatnonzero(~blank) + 2  # the header is line 1
+        raw = raw[~blank].reset_index(drop=True)
         if raw.empty:
             raise DataError(f"{name} has a header but no data rows")
-        self.header = {contract: found[_key(kaggle)] for kaggle, contract in wanted.items()}
+        self.header = {contract: str(found[_key(kaggle)]).strip()
+                       for kaggle, contract in wanted.items()}
         self.text = raw[[found[_key(kaggle)] for kaggle in wanted]].set_axis(
             list(wanted.values()), axis=1
         )
 
     def fail(self, column: str, position: int, problem: str) -> DataError:
-        # Data row `position` (0-based) sits on line position + 2: the header is line 1.
         header = self.header[column]
-        return DataError(f"{self.name}: column {header}: {problem} (line {position + 2})")
+        return DataError(f"{self.name}: column {header}: {problem} "
+                         f"(line {self.lines[position]})")
 
     def numbers(self, column: str, *, required: bool = True, integer: bool = False) -> pd.Series:
         text = self.text[column]
@@ -156,7 +161,7 @@ class _Csv:
         return values.astype("int64") if integer else values.astype("float64")
 
     def dates(self) -> pd.Series:
-        text = self.text["date"]
+        text = self.text["date"].str.strip()
         values = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
         if values.isna().any():
             position = int(np.argmax(values.isna().to_numpy()))
@@ -178,7 +183,8 @@ class _Csv:
             position = int(np.argmax(duplicate))
             row = frame.iloc[position]
             where = ", ".join(f"{self.header[k]} {_show(row[k])}" for k in keys)
-            raise DataError(f"{self.name}: duplicate row for {where} (line {position + 2})")
+            raise DataError(f"{self.name}: duplicate row for {where} "
+                            f"(line {self.lines[position]})")
 
 
 def _parse_stores(csv: _Csv) -> pd.DataFrame:

@@ -62,8 +62,10 @@ def _store_schema() -> pa.DataFrameSchema:
             columns[name] = _int(*ranges[name])
         elif name in ("week_sin", "week_cos"):
             columns[name] = _float(pa.Check.in_range(-1, 1))
-        elif name in ("fuel_price", "markdown_total", "cpi"):
+        elif name in ("fuel_price", "cpi"):
             columns[name] = _float(_NONNEG)
+        elif name == "markdown_total":  # corrections can make a week's total negative
+            columns[name] = _float()
         elif name == "unemployment":
             columns[name] = _float(pa.Check.in_range(0, 100))
         else:  # temperature (°F)
