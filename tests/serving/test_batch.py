@@ -45,7 +45,9 @@ def test_entity_file_gets_online_features_and_forecasts(online_rows, cli, tmp_pa
     summary = result.json()
     assert summary["mode"] == "entities" and summary["rows"] == 3
     out = pd.read_parquet(tmp_path / "out.parquet")
-    assert out.columns.tolist() == ["store", "dept", "note", "week", "forecast", "model_version"]
+    assert out.columns.tolist() == ["store", "dept", "note", "week", "forecast", "model_version",
+                                    "refused"]
+    assert out["refused"].isna().all() and summary["refused"] == 0
     np.testing.assert_allclose(out["forecast"], pyfunc_predict(model, rows), rtol=0)
     assert str(out["week"].iloc[0]) == "2024-09-27" and out["model_version"].iloc[0] == "1"
 

@@ -165,21 +165,30 @@ def _offline_next_week(settings, keys) -> pd.DataFrame:
     return rows
 
 
-def test_predict_file_refuses_the_same_series(retail, cli, tmp_path, monkeypatch):
+def test_predict_file_refuses_the_same_series_row_by_row(retail, cli, tmp_path, monkeypatch):
     for name, value in retail.env.items():
         monkeypatch.setenv(name, value)
     keys = [retail.picks["late"], retail.picks["ended"], (7, 1)]
     source, target = tmp_path / "keys.csv", tmp_path / "out.csv"
-    pd.DataFrame(keys, columns=["store", "dept"]).to_csv(source, index=False)
+    # the header as a retailer's export writes it
+    pd.DataFrame(keys, columns=[" Store", "DEPT "]).to_csv(source, index=False)
+    partial = cli("--json", "predict", "--input", str(source), "--output", str(target))
+    assert partial.exit_code == 0, partial.stderr
+    assert partial.json()["refused"] == 2 and "2 of 3 rows not forecast" in partial.stderr
+    out = pd.read_csv(target)
+    assert out["week"].tolist()[0] == "2024-09-27" and out["week"].isna().tolist()[1:] == [
+        True, True]
+    assert out["forecast"].notna().tolist() == [True, False, False]
+    ended = "store={}, dept={} has ended: its last sales week is".format(*retail.picks["ended"])
+    assert out["refused"].isna().iloc[0] and ended in out["refused"].iloc[1]
+    assert "store=7, dept=1 is unknown" in out["refused"].iloc[2]
+
+    target.unlink()
+    pd.DataFrame(keys[1:], columns=["store", "dept"]).to_csv(source, index=False)
     refused = cli("predict", "--input", str(source), "--output", str(target))
     assert refused.exit_code == 3, refused.stderr
-    ended = "store={}, dept={} has ended: its last sales week is".format(*retail.picks["ended"])
     assert ended in refused.stderr and "store=7, dept=1 is unknown" in refused.stderr
     assert not target.exists()
-
-    pd.DataFrame(keys[:1], columns=["store", "dept"]).to_csv(source, index=False)
-    assert cli("predict", "--input", str(source), "--output", str(target)).exit_code == 0
-    assert pd.read_csv(target)["week"].tolist() == ["2024-09-27"]
 
 
 def test_a_row_of_another_week_is_refused_as_stale(retail, predictor):

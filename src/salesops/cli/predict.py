@@ -51,6 +51,9 @@ def _score_file(state: State, source: Path, target: Path) -> None:
     from salesops.serving.batch import score_file
 
     result = score_file(state.settings(), source, target)
+    if result["refused"]:
+        state.output.warn(f"{result['refused']:,} of {result['rows']:,} rows not forecast: "
+                          "their series cannot be (the `refused` column says why)")
     state.output.emit(result, lambda console: console.print(
         f"{result['rows']:,} rows scored ({result['mode']}) with {result['model_name']} "
         f"v{result['model_version']} in {result['seconds']:.2f} s "

@@ -95,15 +95,30 @@ class OnlineFeatures:
 
     # -- request path -------------------------------------------------------------------
     def lookup(self, stores: np.ndarray, depts: np.ndarray) -> Rows:
-        snapshot = self.snapshot  # one read: a refresh swaps the whole object
-        keys = list(zip(stores.tolist(), depts.tolist()))
-        positions = np.fromiter((snapshot.index.get(key, -1) for key in keys), np.int64,
-                                len(keys))
+        """Every key's row; any key that cannot be forecast refuses the whole request."""
+        snapshot, keys, positions = self._find(stores, depts)
         missing = positions < 0
         if missing.any():
             refused = [key for key, gone in zip(keys, missing.tolist()) if gone]
             raise UnknownEntities(forecastable.refused(refused, snapshot.refusals))
         return snapshot.rows.take(positions)
+
+    def lookup_servable(self, stores: np.ndarray, depts: np.ndarray,
+                        ) -> tuple[Rows, np.ndarray, list[str | None]]:
+        """For a batch file, where ended series are common: the rows of the keys that can be
+        forecast, which keys those are (a mask), and why each other one is refused."""
+        snapshot, keys, positions = self._find(stores, depts)
+        served = positions >= 0
+        reasons = [None if ok else forecastable.refused([key], snapshot.refusals)
+                   for key, ok in zip(keys, served.tolist())]
+        return snapshot.rows.take(positions[served]), served, reasons
+
+    def _find(self, stores: np.ndarray, depts: np.ndarray):
+        snapshot = self.snapshot  # one read: a refresh swaps the whole object
+        keys = list(zip(stores.tolist(), depts.tolist()))
+        positions = np.fromiter((snapshot.index.get(key, -1) for key in keys), np.int64,
+                                len(keys))
+        return snapshot, keys, positions
 
     @property
     def size(self) -> int:
