@@ -60,6 +60,17 @@ def test_wrong_type_names_key_file_and_value(tmp_path):
     assert "'many'" in err.value.message and str(config) in err.value.message
 
 
+@pytest.mark.parametrize(("section", "key"), [("data", "ended_after_weeks"),
+                                              ("training", "epochs"),
+                                              ("training", "learning_rate")])
+def test_true_is_not_a_number_in_the_file(tmp_path, section, key):
+    config = write(tmp_path / "bad.toml", f"[{section}]\n{key} = true\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert err.value.message == (f"config error: {section}.{key}: expected a number, not "
+                                 f"true/false (got True) in {config}")
+
+
 def test_bad_env_value_names_variable(monkeypatch):
     monkeypatch.setenv("SALESOPS_BACKEND__KIND", "cloud")
     with pytest.raises(ConfigError, match="backend.kind.*SALESOPS_BACKEND__KIND"):

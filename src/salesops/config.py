@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +44,16 @@ _toml_path: ContextVar[Path | None] = ContextVar("salesops_toml_path", default=N
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads TOML's `true` as 1 for an int field (`epochs = true` would train
+        # one epoch); the environment's "true" already fails, and so must the file's
+        field = cls.model_fields[info.field_name]
+        if isinstance(value, bool) and field.annotation in (int, float):
+            raise ValueError("expected a number, not true/false")
+        return value
 
 
 class ProjectSection(Section):
@@ -264,7 +282,8 @@ def _describe(
     if first["type"] == "extra_forbidden":
         problem = "unknown key"
     else:
-        problem = f"{first['msg']} (got {first.get('input')!r})"
+        message = first["msg"].removeprefix("Value error, ")
+        problem = f"{message} (got {first.get('input')!r})"
     more = len(exc.errors()) - 1
     suffix = f" (+{more} more)" if more else ""
     return f"config error: {key}: {problem} in {origin}{suffix}"
