@@ -284,6 +284,8 @@ def test_missing_columns(kaggle: Path) -> None:
      ("features.csv", "Temperature", "hot", "cannot read 'hot'"),
      ("features.csv", "Date", "", "missing value"),
      ("stores.csv", "Size", "big", "as an integer"),
+     ("train.csv", "Store", "0", "'0' is not an id"),
+     ("features.csv", "Store", "-3", "'-3' is not an id"),
      ("stores.csv", "Type", "D", "A or B or C")],
 )
 def test_unreadable_values_name_file_column_and_line(

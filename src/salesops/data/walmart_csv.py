@@ -158,6 +158,10 @@ class _Csv:
             position = int(np.argmax(bad.to_numpy()))
             kind = "an integer" if integer else "a number"
             raise self.fail(column, position, _unreadable(text.iloc[position], kind))
+        if column in ("store", "dept") and (values < 1).any():  # ids, as Feast keys them
+            position = int(np.argmax((values < 1).to_numpy()))
+            raise self.fail(column, position, f"{text.iloc[position]!r} is not an id (ids are "
+                            "whole numbers from 1)")
         return values.astype("int64") if integer else values.astype("float64")
 
     def dates(self) -> pd.Series:
