@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
-from tests.serving.conftest import free_port, run_cli
+from tests.serving.conftest import free_port, only_env, run_cli, run_steps
 
 #: 10 stores (store covariates are compared per store and week) × 5 depts, 90 weeks
 DATA = ["--stores", "10", "--depts", "5", "--weeks", "90"]
@@ -20,15 +19,9 @@ ENV = {"SALESOPS_DRIFT__MIN_ROWS": "50", "SALESOPS_SERVING__LOG_FLUSH_S": "0.2"}
 def base_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("drift")
     workspace = root / "ws"
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
-            patch.delenv(name)
-        for name, value in {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}.items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        for args in (["infra", "up"], ["features", "build", *DATA],
-                     ["train", "submit", "--epochs", "2", "--force-promote"]):
-            assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+    with only_env(root, {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}):
+        run_steps(["infra", "up"], ["features", "build", *DATA],
+                  ["train", "submit", "--epochs", "2", "--force-promote"])
     shutil.copytree(workspace, root / "base")
     return workspace
 

@@ -7,6 +7,7 @@ its registry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -30,6 +31,24 @@ def run_cli(*args: str) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def only_env(root, env: dict[str, str]):
+    """In `root`, with `env` as the only SALESOPS_* settings (for fixtures wider than one
+    test, which cannot use monkeypatch)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        yield
+
+
+def run_steps(*steps: list[str]) -> None:
+    for args in steps:
+        assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+
+
 @pytest.fixture(scope="package")
 def trained_env(tmp_path_factory) -> dict[str, str]:
     """The environment that selects the trained workspace (and a free port for its server)."""
@@ -39,15 +58,9 @@ def trained_env(tmp_path_factory) -> dict[str, str]:
         "SALESOPS_SERVING__PORT": str(free_port()),
         "SALESOPS_SERVING__LOG_FLUSH_S": "0.2",
     }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        for args in (["infra", "up"], ["features", "build", *SMALL],
-                     ["train", "submit", "--epochs", "2", "--force-promote"]):
-            assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+    with only_env(root, env):
+        run_steps(["infra", "up"], ["features", "build", *SMALL],
+                  ["train", "submit", "--epochs", "2", "--force-promote"])
     return env
 
 

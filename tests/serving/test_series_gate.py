@@ -10,7 +10,6 @@ module independent of training on retail data.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.serving.conftest import run_cli
+from tests.serving.conftest import only_env, run_cli, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +41,10 @@ def retail(tmp_path_factory):
     root = tmp_path_factory.mktemp("retail")
     env = {"SALESOPS_PROJECT__WORKSPACE": str(root / "ws"),
            "SALESOPS_SERVING__LOG_FLUSH_S": "0.2"}
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        for args in (["infra", "up"], ["features", "build", "--stores", "7", *SHAPE],
-                     ["train", "submit", "--epochs", "2", "--force-promote"],
-                     ["features", "build", "--realism", "retail", "--stores", "6", *SHAPE]):
-            assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
+    with only_env(root, env):
+        run_steps(["infra", "up"], ["features", "build", "--stores", "7", *SHAPE],
+                  ["train", "submit", "--epochs", "2", "--force-promote"],
+                  ["features", "build", "--realism", "retail", "--stores", "6", *SHAPE])
         settings = load_settings()
     series = pd.read_parquet(Path(env["SALESOPS_PROJECT__WORKSPACE"])
                              / "feature_repo" / "data" / "series.parquet")
