@@ -267,7 +267,7 @@ def test_a_pod_without_workspace_files_reads_the_build_from_the_server(cli, work
     training_set = load_training_set(settings)
     assert training_set.fingerprint == built.json()["fingerprint"]
     assert len(training_set.frame) == 12 * (90 - 8)
-    online = OnlineFeatures(open_store(ws), ws, ["sales_lag_1"], settings.feature_store.ttl_days,
+    online = OnlineFeatures(open_store(ws), ws, ["sales_lag_1"],
                             settings=settings)
     assert online.size == 12
 

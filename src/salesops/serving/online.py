@@ -75,10 +75,7 @@ class Snapshot:
 
 class OnlineFeatures:
     def __init__(self, store: FeatureStore, workspace: Workspace, features: list[str],
-                 ttl_days: int | None = None, poll_s: float = 1.0, *,
-                 settings: Settings) -> None:
-        # `ttl_days` is not read: what is served is decided by the build (series table and
-        # next week), not by a window of offline rows; it is accepted for older callers
+                 poll_s: float = 1.0, *, settings: Settings) -> None:
         self.store = store
         self.workspace = workspace
         #: where the build's manifest and series table are read (on the `postgres` profile
