@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from salesops.data.calendar import holiday_calendar
-from salesops.data.dataset import COVARIATES, MARKDOWNS, SalesDataset, conform
+from salesops.data.dataset import MARKDOWNS, SalesDataset, conform, series_bounds
 from salesops.data.raw import RawData
 from salesops.data.report import DataReport, Quirk, series_label
 from salesops.errors import DataError
@@ -78,7 +78,6 @@ def clean(raw: RawData, policy: DataSection) -> tuple[SalesDataset, DataReport]:
     summary = dataset.summary()
     report.rows, report.weeks = summary["rows"], summary["weeks"]
     report.stores, report.depts = summary["stores"], summary["depts"]
-    report.series = int(dataset.sales.groupby(["store", "dept"], sort=False).ngroups)
     return dataset, report
 
 
@@ -125,9 +124,8 @@ def _series_grid(sales: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
     """
     week = ((sales["date"] - first) // WEEK).to_numpy(dtype="int64")
     store, dept = sales["store"].to_numpy(), sales["dept"].to_numpy()
-    new_series = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
-    starts = np.flatnonzero(new_series)
-    ends = np.r_[starts[1:], len(sales)] - 1
+    starts, ends = series_bounds(store, dept)
+    report.series = len(starts)
     last_week = int((last - first) // WEEK)
     start_w, last_w = week[starts], week[ends]
     current = last_w > last_week - policy.ended_after_weeks
@@ -165,10 +163,10 @@ def _series_grid(sales: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
     if total == len(sales):
         return sales.reset_index(drop=True)  # complete runs: nothing to add, no copy
     offset = np.cumsum(length) - length  # where each series' block starts in the grid
-    series = np.cumsum(new_series) - 1  # series number of each recorded row
+    recorded_series = np.repeat(np.arange(len(starts)), recorded)  # of each recorded row
     grid_series = np.repeat(np.arange(len(starts)), length)
     grid_week = start_w[grid_series] + np.arange(total) - offset[grid_series]
-    position = offset[series] + week - start_w[series]
+    position = offset[recorded_series] + week - start_w[recorded_series]
     weekly_sales = np.full(total, 0.0 if policy.missing_weeks == "zero" else np.nan)
     weekly_sales[position] = sales["weekly_sales"].to_numpy()
     # added weeks take their holiday flag from the features (NaN marks them)

@@ -97,6 +97,13 @@ def conform(sales: pd.DataFrame, features: pd.DataFrame, stores: pd.DataFrame) -
     return SalesDataset(sales=sales, features=features, stores=stores)
 
 
+def series_bounds(store: np.ndarray, dept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row of each (store, dept) series in rows sorted by store and dept."""
+    new = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
+    starts = np.flatnonzero(new)
+    return starts, np.r_[starts[1:], len(store)] - 1
+
+
 def _ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if not _is_sorted(frame, keys):
         frame = frame.sort_values(keys, kind="stable")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salesops.data.calendar import holiday_calendar, holiday_offsets
-from salesops.data.dataset import TIMESTAMP_DTYPE, SalesDataset
+from salesops.data.dataset import TIMESTAMP_DTYPE, SalesDataset, series_bounds
 from salesops.features.schema import (
     LAGS,
     MIN_HISTORY_WEEKS,
@@ -80,7 +80,7 @@ def series_table(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
     """One row per (store, dept): its first and last sales week, its length in weeks, and
     its status: `current` (forecast), `ended` (stopped before the data's last week) or
     `short` (current, but fewer than MIN_HISTORY_WEEKS weeks: no features yet)."""
-    starts, ends = _series_bounds(sales["store"].to_numpy(), sales["dept"].to_numpy())
+    starts, ends = series_bounds(sales["store"].to_numpy(), sales["dept"].to_numpy())
     dates = sales["date"]
     last = dates.iloc[ends].reset_index(drop=True)
     weeks = ends - starts + 1
@@ -115,13 +115,13 @@ def _dept_weekly(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
     store, dept = sales["store"].to_numpy(), sales["dept"].to_numpy()
     dates = sales["date"].array.as_unit("us").asi8
     y = sales[TARGET].to_numpy(dtype="float64")
-    _, ends = _series_bounds(store, dept)
+    _, ends = series_bounds(store, dept)
     current = ends[dates[ends] == (next_week - WEEK).value // 1000]  # .value: always ns
     at = current + 1  # a next-week row after the last row of each current series
     store, dept = np.insert(store, at, store[current]), np.insert(dept, at, dept[current])
     dates = np.insert(dates, at, next_week.value // 1000)
     y = np.insert(y, at, np.nan)
-    starts, _ = _series_bounds(store, dept)
+    starts, _ = series_bounds(store, dept)
     position = np.arange(len(y)) - np.repeat(starts, np.diff(np.r_[starts, len(y)]))
     history = _carried_forward(y)
 
@@ -146,13 +146,6 @@ def _dept_weekly(sales: pd.DataFrame, next_week: pd.Timestamp) -> pd.DataFrame:
     )
     out[TARGET] = y
     return out[position >= MIN_HISTORY_WEEKS].reset_index(drop=True)
-
-
-def _series_bounds(store: np.ndarray, dept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last row of each series in rows sorted by (store, dept)."""
-    new = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
-    starts = np.flatnonzero(new)
-    return starts, np.r_[starts[1:], len(store)] - 1
 
 
 def _carried_forward(values: np.ndarray) -> np.ndarray:
