@@ -13,6 +13,7 @@ Exit codes (also in the README):
 | 6    | the Kubernetes cluster cannot be reached or refuses |
 | 7    | the command exists but is not built yet |
 | 70   | internal error (a bug): traceback with `--debug` |
+| 75   | the workspace is busy: another salesops command holds its lock; retry later |
 """
 
 from __future__ import annotations
@@ -80,3 +81,32 @@ class NotBuiltYet(SalesOpsError):
         super().__init__(
             f"`salesops {command}` is not built yet (tracked in issue #{issue}); nothing was done"
         )
+
+
+class WorkspaceBusy(SalesOpsError):
+    """Another salesops command holds the workspace's write lock (see `workspace.locked`)."""
+
+    exit_code = 75
+    kind = "workspace_busy"
+
+    def __init__(self, root, holder: dict) -> None:
+        who = ", ".join(part for part in (
+            f"pid {holder['pid']}" if holder.get("pid") else "",
+            f"`{holder['command']}`" if holder.get("command") else "",
+            f"since {holder['since']}" if holder.get("since") else "") if part)
+        super().__init__(f"another salesops command ({who or 'unknown'}) holds the workspace "
+                         f"{root}; nothing was done",
+                         hint="retry when it has finished")
+
+
+class WorkspaceNotWritable(SalesOpsError):
+    """The workspace folder cannot be written (read-only mount, permissions, full disk)."""
+
+    exit_code = 2
+    kind = "workspace_not_writable"
+
+    def __init__(self, root, exc: OSError) -> None:
+        reason = exc.strerror or type(exc).__name__
+        super().__init__(f"cannot write the workspace {root}: {reason}; nothing was done",
+                         hint="check its permissions and free space, or set workspace "
+                         "to another folder")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +86,73 @@ def atomic_write_text(path: Path, text: str) -> bool:
         handle.write(text)
     os.replace(tmp, path)
     return True
+
+
+# -- the workspace lock ---------------------------------------------------------------------
+#: exit code of a command refused because another holds the workspace (sysexits EX_TEMPFAIL:
+#: "try again later")
+BUSY_EXIT_CODE = 75
+_held: dict[Path, int] = {}  # lock path -> nesting depth in this process (pipeline run's steps)
+
+
+@contextmanager
+def locked(workspace: Workspace, command: str | None = None) -> Iterator[None]:
+    """Hold the workspace's write lock for the block: one command that writes state at a time.
+
+    An advisory `flock` on `<workspace>/lock`: the kernel releases it when the holder exits,
+    however it exits (`kill -9` included), so a stale lock cannot outlive its process and
+    needs no clean-up; the file's text (pid, command, since) is only what the refusal says.
+    Re-entrant within a process, so `pipeline run` holds it across its steps. The descriptor
+    is not inherited by the processes a command starts (a server left running by `serve
+    deploy` does not keep the workspace locked).
+    """
+    import fcntl
+
+    from salesops.errors import WorkspaceBusy, WorkspaceNotWritable
+
+    path = (workspace.root / LOCK_NAME).absolute()
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    try:
+        workspace.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise WorkspaceNotWritable(workspace.root, exc) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceBusy(workspace.root, _holder(fd)) from None
+        holder = {"pid": os.getpid(), "command": command or _command_line(),
+                  "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        _held[path] = 1
+        try:
+            yield
+        finally:
+            _held.pop(path, None)
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+LOCK_NAME = "lock"
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    try:
+        return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _command_line() -> str:
+    import sys
+
+    return " ".join(["salesops", *sys.argv[1:]])
