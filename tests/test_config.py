@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from salesops.config import load_settings, mask_secret_url
+from salesops.config import effective_config, load_settings, mask_secret_url, mask_url
 from salesops.errors import ConfigError
 
 
@@ -107,3 +107,119 @@ def test_secret_urls_are_masked():
     assert mask_secret_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert mask_secret_url("redis://h:6379/0") == "redis://h:6379/0"
     assert mask_secret_url("plainsecret") == "***"
+
+
+# -- issue 13: every configuration mistake is exit 2 with one line naming where it is -------
+
+def test_non_utf8_file_names_file_and_byte_offset(tmp_path):
+    config = tmp_path / "latin1.toml"
+    config.write_bytes(b"[data]\nstores = 3\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert err.value.exit_code == 2
+    assert err.value.message == (f"{config}: not UTF-8 text (byte 0xe9 at offset 23); "
+                                 "save the file as UTF-8")
+
+
+def test_unreadable_path_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a file"):
+        load_settings(tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("SALESOPS_TRAINING__HIDDEN_SIZES", "abc", "expected a JSON list, e.g. [256, 128, 64]"),
+    ("SALESOPS_TRAINING__HIDDEN_SIZES", "[1, 2", "expected a JSON list, e.g. [256, 128, 64]"),
+    ("SALESOPS_TRAINING__HIDDEN_SIZES", '["a"]', "valid integer"),
+    ("SALESOPS_SERVING__PORT", "eighty", "valid integer"),
+])
+def test_bad_env_value_names_the_variable_not_the_file(tmp_path, monkeypatch, name, value,
+                                                       problem):
+    config = write(tmp_path / "c.toml", "[training]\nepochs = 3\n[serving]\nhost = 'h'\n")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert err.value.exit_code == 2
+    assert f"environment variable {name}" in err.value.message
+    assert problem in err.value.message and str(config) not in err.value.message
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("SALESOPS_TRAINNG__EPOCHS", "SALESOPS_TRAINNG__EPOCHS: unknown section 'trainng'"),
+    ("SALESOPS_TRAINING_EPOCHS", "SALESOPS_TRAINING_EPOCHS: a setting's variable has two "
+                                 "underscores after the section: SALESOPS_TRAINING__EPOCHS"),
+    ("salesops_training__epochz", "training.epochz: unknown key in environment variable "
+                                  "SALESOPS_TRAINING__EPOCHZ"),
+])
+def test_unknown_env_section_or_key_is_an_error(monkeypatch, name, message):
+    monkeypatch.setenv(name, "5")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.exit_code == 2 and message in err.value.message
+
+
+def test_salesops_variables_that_are_not_settings_are_left_alone(monkeypatch):
+    monkeypatch.setenv("SALESOPS_FAULT_KILL", "nowhere")
+    monkeypatch.setenv("SALESOPS_PG_PASSWORD", "x")
+    monkeypatch.setenv("SALESOPS_TRAINING__EPOCHS", "5")
+    assert load_settings().training.epochs == 5
+
+
+def test_wrong_type_in_file_is_an_error_even_when_env_overrides_it(tmp_path, monkeypatch):
+    config = write(tmp_path / "c.toml", '[serving]\nport = "eighty"\n')
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", "8081")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert err.value.message.startswith(f"config error: serving.port: Input should be a valid "
+                                        f"integer")
+    assert err.value.message.endswith(f"in {config}")
+
+
+def test_wrong_type_in_file_is_an_error_even_when_a_flag_overrides_it(tmp_path):
+    config = write(tmp_path / "c.toml", '[training]\nepochs = "many"\n')
+    with pytest.raises(ConfigError, match=r"training.epochs: .* in .*c.toml"):
+        load_settings(config, {"training": {"epochs": 3}})
+
+
+@pytest.mark.parametrize("text", [
+    '[feature_store]\npostgres_url = ["postgresql://u:hunter2@db/x"]\n',
+    '[feature_store]\nredis_url = 6379\n',
+    '[mlflow]\ntracking_uri = ["http://u:hunter2@mlflow:5000"]\n',
+    'feature_store = "postgresql://u:hunter2@db/x"\n',
+])
+def test_config_errors_never_echo_a_secret(tmp_path, text):
+    config = write(tmp_path / "c.toml", text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert "hunter2" not in err.value.message and "6379" not in err.value.message
+    assert str(config) in err.value.message
+
+
+@pytest.mark.parametrize(("secret", "shown"), [
+    ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+    ("postgresql://h/db?user=u&password=pw&sslmode=require",
+     "postgresql://h/db?user=u&password=***&sslmode=require"),
+    ("redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("redis://cache:6379/0?password=pw", "redis://cache:6379/0?password=***"),
+    ("http://u:pw@mlflow:5000", "http://u:***@mlflow:5000"),
+    ("https://mlflow/api?token=pw", "https://mlflow/api?token=***"),
+    ("https://b.s3.amazonaws.com/m?X-Amz-Signature=pw&X-Amz-Credential=pw",
+     "https://b.s3.amazonaws.com/m?X-Amz-Signature=***&X-Amz-Credential=***"),
+    ("host=db user=u password=pw dbname=x", "host=db user=u password=*** dbname=x"),
+    ("postgresql://u:p@w/rd@h/db", "postgresql://u:***@h/db"),  # an unescaped @ and /
+    ("redis://h:6379/0", "redis://h:6379/0"),
+    ("http://h:8080/users/@me", "http://h:8080/users/@me"),
+    ("error: postgresql://u:pw@h/db does not answer", "error: postgresql://u:***@h/db does "
+                                                      "not answer"),
+])
+def test_mask_url_masks_every_credential_form(secret, shown):
+    assert mask_url(secret) == shown
+
+
+def test_effective_config_masks_every_url_valued_key(monkeypatch):
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL", "postgresql://h/db?password=pw1")
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__REDIS_URL", "redis://h:6379/0?password=pw2")
+    monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", "http://u:pw3@mlflow:5000")
+    monkeypatch.setenv("SALESOPS_KUBERNETES__ARTIFACT_URI", "s3://b/m?token=pw4")
+    shown = str(effective_config(load_settings()))
+    assert not any(f"pw{i}" in shown for i in range(1, 5)), shown
+    assert "http://u:***@mlflow:5000" in shown and "postgresql://h/db?password=***" in shown

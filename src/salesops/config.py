@@ -6,18 +6,18 @@ Precedence, lowest to highest:
 
 The TOML file is `--config PATH`, else `$SALESOPS_CONFIG`, else `./salesops.toml` when it
 exists, else none. Environment overrides are `SALESOPS_<SECTION>__<KEY>`, for example
-`SALESOPS_DATA__STORES=10`. Every section forbids unknown keys, so a typo fails loudly with
-the key's path and where it came from (see `load_settings`).
+`SALESOPS_DATA__STORES=10`. Every section forbids unknown keys, and the environment unknown
+sections, so a typo fails loudly with the key's path and where it came from; each layer is
+checked on its own, so a wrong value is an error even where a higher layer overrides it (see
+`load_settings` and `config_sources`). `mask_url(text)` masks credentials for display.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -28,18 +28,16 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from salesops import config_sources as sources
+from salesops.config_sources import ENV_PREFIX
 from salesops.errors import ConfigError
+from salesops.masking import mask_secret, mask_url
 
-ENV_PREFIX = "SALESOPS_"
 DEFAULT_CONFIG_NAME = "salesops.toml"
-_toml_path: ContextVar[Path | None] = ContextVar("salesops_toml_path", default=None)
+#: set while `load_settings` builds Settings from layers it has already read and checked
+_layered: ContextVar[bool] = ContextVar("salesops_layered_settings", default=False)
 
 
 class Section(BaseModel):
@@ -219,15 +217,17 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _toml_path.get()
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
+        # `load_settings` reads and checks the file and the environment itself and passes
+        # the merged layers in; `Settings(...)` built directly still reads the environment
+        return (init_settings,) if _layered.get() else (init_settings, env_settings)
 
     @property
     def workspace(self) -> Path:
         return self.project.workspace
+
+
+#: the sections, by name: what each layer of the configuration may set
+SECTIONS = {name: field.annotation for name, field in Settings.model_fields.items()}
 
 
 def resolve_config_path(explicit: Path | None) -> Path | None:
@@ -240,81 +240,63 @@ def resolve_config_path(explicit: Path | None) -> Path | None:
         return Path(DEFAULT_CONFIG_NAME).absolute()
     else:
         return None
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {path} (from {origin}) does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} (from {origin}) is not a file")
     return path.absolute()
 
 
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Build the effective settings; `overrides` are command-line flags as nested dicts."""
+    """Build the effective settings; `overrides` are command-line flags as nested dicts.
+
+    Each layer is checked on its own first (`config_sources.check_layer`), so an error names
+    the file, the variable or the flag it is in, even where a higher layer hides the value.
+    """
+    overrides = overrides or {}
     path = resolve_config_path(config)
-    toml_data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            toml_data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    token = _toml_path.set(path)
+    toml_data = sources.read_toml(path) if path is not None else {}
+    env_data, env_names = sources.env_layer(SECTIONS)
+
+    def env_origin(loc: list[str]) -> str:
+        name = env_names.get(".".join(loc[:2]))
+        return f"environment variable {name}" if name else "the environment"
+
+    def origin(loc: list[str]) -> str:  # of a key in the merged settings: the highest layer
+        if sources.has_path(overrides, loc):
+            return "a command-line flag"
+        if sources.has_path(env_data, loc[:2]):
+            return env_origin(loc)
+        return str(path) if path is not None else "the defaults"
+
+    sources.check_layer(SECTIONS, toml_data, lambda loc: str(path))
+    sources.check_layer(SECTIONS, env_data, env_origin)
+    sources.check_layer(SECTIONS, overrides, lambda loc: "a command-line flag")
+    token = _layered.set(True)
     try:
-        return Settings(**(overrides or {}))
+        return Settings(**sources.merge(toml_data, env_data, overrides))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, toml_data, overrides or {})) from None
+        raise ConfigError(sources.describe(exc, SECTIONS, origin)) from None
     finally:
-        _toml_path.reset(token)
-
-
-def _describe(
-    exc: ValidationError, path: Path | None, toml_data: dict, overrides: dict[str, Any]
-) -> str:
-    """One line naming the first bad key and where it came from."""
-    first = exc.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    key = ".".join(loc)
-    if _has_path(overrides, loc):
-        origin = "a command-line flag"
-    elif _has_path(toml_data, loc) and path is not None:
-        origin = str(path)
-    else:
-        env_name = ENV_PREFIX + "__".join(part.upper() for part in loc)
-        origin = f"environment variable {env_name}" if env_name in os.environ else "the environment"
-        if path is not None and env_name not in os.environ and _has_path(toml_data, loc[:1]):
-            origin = str(path)
-    if first["type"] == "extra_forbidden":
-        problem = "unknown key"
-    else:
-        message = first["msg"].removeprefix("Value error, ")
-        problem = f"{message} (got {first.get('input')!r})"
-    more = len(exc.errors()) - 1
-    suffix = f" (+{more} more)" if more else ""
-    return f"config error: {key}: {problem} in {origin}{suffix}"
-
-
-def _has_path(data: Any, loc: list[str]) -> bool:
-    for part in loc:
-        if not isinstance(data, dict) or part not in data:
-            return False
-        data = data[part]
-    return True
+        _layered.reset(token)
 
 
 def mask_secret_url(url: str) -> str:
-    """`postgresql://u:pw@h/db` -> `postgresql://u:***@h/db`; a bare secret -> `***`."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url if parts.scheme else "***"
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    masked = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    return urlunsplit(parts._replace(netloc=masked))
+    """A secret setting for display: `postgresql://u:pw@h/db` -> `postgresql://u:***@h/db`;
+    a bare secret -> `***` (see `masking`)."""
+    return mask_secret(url)
 
 
 def effective_config(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, secrets masked (URL passwords become ***)."""
+    """The settings as plain data, secrets masked: URL passwords and secret query values
+    become ***, in every key (`mlflow.tracking_uri` too), and a bare secret is ***."""
     data = settings.model_dump(mode="python")
 
     def clean(value: Any) -> Any:
         if isinstance(value, SecretStr):
-            return mask_secret_url(value.get_secret_value())
+            return mask_secret(value.get_secret_value())
+        if isinstance(value, str):  # a tracking URI or artifact URI may carry credentials
+            return mask_url(value)
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
         if isinstance(value, list):
