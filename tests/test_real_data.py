@@ -11,6 +11,7 @@ import pytest
 from salesops.data.retail import retail_quirks
 from salesops.data.synthetic import generate
 from salesops.data.walmart_csv import write_walmart_csv
+from salesops.workspace import Workspace
 from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def test_lifecycle_on_quirky_walmart_files(cli, retail_csv, workspace):
         assert all(row["rows"] > 0 for row in rows.values())
 
         assert cli("serve", "deploy").exit_code == 0
-        series = pd.read_parquet(workspace / "feature_repo" / "data" / "series.parquet")
+        series = pd.read_parquet(Workspace(workspace).offline_data / "series.parquet")
         next_week = built.json()["next_week"]
         first_week = series["first_week"].min()
         current = series[series["status"] == "current"]

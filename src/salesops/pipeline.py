@@ -20,7 +20,7 @@ from typing import Any
 
 from salesops.config import Settings
 from salesops.errors import CheckFailed, UsageError
-from salesops.workspace import Workspace
+from salesops.workspace import Workspace, locked
 
 Progress = Callable[[str], None]
 #: entities whose forecasts the last step asks the server for
@@ -63,12 +63,14 @@ def run(settings: Settings, config: Path | None, progress: Progress, force: bool
         result.steps.append(Step(name, state, round(time.perf_counter() - started, 2), detail))
 
     step("infra up", lambda: _infra(settings, progress))
-    step("features build", lambda: _features(settings, progress, force))
-    step("train submit", lambda: _train(settings, force, epoch_progress))
-    step("serve deploy", lambda: _serve(settings, config, progress, force, result))
-    step("predict", lambda: _predict(settings, result))
-    if monitor:
-        step("drift", lambda: _drift(settings, result))
+    # one lock across the steps that follow: no other command changes the data between them
+    with locked(Workspace(settings.workspace)):
+        step("features build", lambda: _features(settings, progress, force))
+        step("train submit", lambda: _train(settings, force, epoch_progress))
+        step("serve deploy", lambda: _serve(settings, config, progress, force, result))
+        step("predict", lambda: _predict(settings, result))
+        if monitor:
+            step("drift", lambda: _drift(settings, result))
     return result
 
 

@@ -16,6 +16,39 @@ MARKER = ".salesops-workspace"
 
 
 @dataclass(frozen=True)
+class Generation:
+    """One build's state: raw data, offline tables, online rows and manifest, in one folder.
+
+    `features build` fills a new generation beside the current one and then switches the
+    workspace's `current` link to it in one atomic rename (see `features.generation`), so a
+    reader, or a build killed at any instant, sees one whole generation, never a mix.
+    """
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def offline_data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def online_db(self) -> Path:
+        return self.root / "online_store.db"
+
+    @property
+    def build_manifest(self) -> Path:
+        return self.root / "features_build.json"
+
+    @property
+    def feature_store_yaml(self) -> Path:
+        """The repo's config with the online store in this generation (used while building)."""
+        return self.root / "feature_store.yaml"
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
 
@@ -26,10 +59,6 @@ class Workspace:
     @property
     def feature_repo(self) -> Path:
         return self.root / "feature_repo"
-
-    @property
-    def offline_data(self) -> Path:
-        return self.feature_repo / "data"
 
     @property
     def feature_store_yaml(self) -> Path:
@@ -44,16 +73,34 @@ class Workspace:
         return self.feature_repo / "registry.db"
 
     @property
-    def online_db(self) -> Path:
-        return self.feature_repo / "online_store.db"
+    def generations(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def current(self) -> Path:
+        """A symbolic link to the current generation's folder; Feast's file sources and online
+        store path go through it, so they follow every switch."""
+        return self.root / "current"
+
+    @property
+    def generation(self) -> Generation:
+        return Generation(self.current)
 
     @property
     def raw(self) -> Path:
-        return self.root / "raw"
+        return self.generation.raw
+
+    @property
+    def offline_data(self) -> Path:
+        return self.generation.offline_data
+
+    @property
+    def online_db(self) -> Path:
+        return self.generation.online_db
 
     @property
     def build_manifest(self) -> Path:
-        return self.root / "features_build.json"
+        return self.generation.build_manifest
 
     @property
     def logs(self) -> Path:

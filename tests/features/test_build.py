@@ -12,6 +12,7 @@ import pytest
 
 from salesops.data.synthetic import generate
 from salesops.features.schema import MIN_HISTORY_WEEKS
+from salesops.workspace import LOCK_NAME, Workspace
 from tests.conftest import SMALL
 from tests.data.test_walmart_csv import write_kaggle
 
@@ -33,7 +34,7 @@ def _store(workspace: Path):
 
 
 def _offline(workspace: Path, view: str) -> pd.DataFrame:
-    return pd.read_parquet(workspace / "feature_repo" / "data" / f"{view}.parquet")
+    return pd.read_parquet(Workspace(workspace).offline_data / f"{view}.parquet")
 
 
 def test_build_summary(built):
@@ -167,8 +168,9 @@ def test_csv_import_builds(cli, workspace, tmp_path):
 
 
 def _snapshot(workspace: Path) -> dict:
+    """Every state file and when it was written (the lock file says who ran last: not state)."""
     return {p: p.stat().st_mtime_ns for p in workspace.rglob("*")
-            if p.is_file() and "logs" not in p.parts}
+            if p.is_file() and "logs" not in p.parts and p.name != LOCK_NAME}
 
 
 def test_data_too_short_to_train_on_is_refused_before_anything_is_replaced(
@@ -202,7 +204,7 @@ def test_quirky_data_is_reported_and_ended_series_are_not_online(cli, workspace,
             "short_series", "markdown_not_recorded", "covariate_gaps"} <= names
     assert report["policies"] == {"missing_weeks": "zero", "negative_sales": "keep",
                                   "missing_markdown": "unknown", "ended_after_weeks": 1}
-    manifest = json.loads((workspace / "features_build.json").read_text())
+    manifest = json.loads(Workspace(workspace).build_manifest.read_text())
     assert manifest["data_report"] == report and manifest["policies"] == report["policies"]
     series = _offline(workspace, "series")
     assert doc["online_entities"] == (series["status"] == "current").sum()

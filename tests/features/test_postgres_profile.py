@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops.workspace import Workspace
+
 from tests.conftest import SMALL
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -88,7 +90,6 @@ def _online_rows(entities: list[tuple[int, int]]) -> pd.DataFrame:
     """What the model server would read: the inference features of `entities`."""
     from salesops.config import load_settings
     from salesops.features import feast_ops
-    from salesops.workspace import Workspace
 
     workspace = Workspace(load_settings().workspace)
     store = feast_ops.open_store(workspace)
@@ -166,7 +167,7 @@ def test_postgres_training_set_keeps_colliding_entity_keys_apart(cli, workspace,
     keys = ["store", "dept", "event_timestamp"]
     assert not frame.duplicated(keys).any()
     assert len(frame) == 11 * 11 * (80 - 8)
-    target = pd.read_parquet(workspace / "feature_repo" / "data" / "sales_target.parquet")
+    target = pd.read_parquet(Workspace(workspace).offline_data / "sales_target.parquet")
     merged = frame.merge(target, on=keys, suffixes=("", "_stored"))
     np.testing.assert_allclose(merged["weekly_sales"], merged["weekly_sales_stored"])
 
@@ -253,7 +254,6 @@ def test_a_pod_without_workspace_files_reads_the_build_from_the_server(cli, work
     from salesops.features.feast_ops import open_store
     from salesops.serving.online import OnlineFeatures
     from salesops.training.dataset import load_training_set
-    from salesops.workspace import Workspace
 
     _use_postgres(monkeypatch, database)
     assert cli("infra", "up").exit_code == 0

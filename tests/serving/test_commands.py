@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from salesops.workspace import Workspace
 from tests.serving.conftest import free_port
 
 
@@ -20,7 +21,7 @@ def test_deploy_without_features_says_what_to_run(cli, workspace):
 def test_deploy_without_a_champion_says_to_train(cli, workspace):
     assert cli("infra", "up").exit_code == 0
     # a build manifest is all `deploy` checks for features; nothing has been trained
-    (workspace / "features_build.json").write_text(json.dumps({"next_week": "2024-09-27"}))
+    Workspace(workspace).build_manifest.write_text(json.dumps({"next_week": "2024-09-27"}))
     result = cli("serve", "deploy")
     assert result.exit_code == 4
     assert "no champion version of model 'salesops-demand'" in result.stderr

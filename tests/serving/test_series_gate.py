@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops.workspace import Workspace
 from tests.serving.conftest import only_env, run_cli, run_steps
 
 pytestmark = pytest.mark.slow
@@ -46,8 +47,8 @@ def retail(tmp_path_factory):
                   ["train", "submit", "--epochs", "2", "--force-promote"],
                   ["features", "build", "--realism", "retail", "--stores", "6", *SHAPE])
         settings = load_settings()
-    series = pd.read_parquet(Path(env["SALESOPS_PROJECT__WORKSPACE"])
-                             / "feature_repo" / "data" / "series.parquet")
+    series = pd.read_parquet(Workspace(Path(env["SALESOPS_PROJECT__WORKSPACE"])).offline_data
+                             / "series.parquet")
     return Retail(env, settings, series, _picks(series))
 
 
@@ -127,7 +128,6 @@ def test_an_unknown_series_is_refused(predictor, key):
 def test_a_series_only_an_earlier_build_had_is_unknown_though_feast_holds_its_row(
         retail, predictor):
     from salesops.features.feast_ops import open_store
-    from salesops.workspace import Workspace
 
     store = open_store(Workspace(retail.settings.workspace))
     left = store.get_online_features(features=["dept_weekly:sales_lag_1"],
@@ -148,7 +148,7 @@ def test_late_starting_and_gapped_series_get_their_next_week_row(retail, predict
 
 
 def _offline_next_week(settings, keys) -> pd.DataFrame:
-    data = Path(settings.workspace) / "feature_repo" / "data"
+    data = Workspace(settings.workspace).offline_data
     dept = pd.read_parquet(data / "dept_weekly.parquet")
     store = pd.read_parquet(data / "store_weekly.parquet")
     rows = pd.DataFrame(keys, columns=["store", "dept"]).merge(
@@ -189,11 +189,10 @@ def test_a_row_of_another_week_is_refused_as_stale(retail, predictor):
     finish) is refused, not served as next week's."""
     from salesops.features.feast_ops import open_store
     from salesops.serving.predictor import DemandPredictor
-    from salesops.workspace import Workspace
 
     served = sorted(predictor.online.snapshot.index)
     key = next(k for k in served if k not in retail.picks.values())
-    data = Path(retail.settings.workspace) / "feature_repo" / "data"
+    data = Workspace(retail.settings.workspace).offline_data
     dept = pd.read_parquet(data / "dept_weekly.parquet")
     older = dept[(dept["store"] == key[0]) & (dept["dept"] == key[1])
                  & (dept["event_timestamp"] == NEXT_WEEK - pd.Timedelta(weeks=1))]

@@ -1,11 +1,13 @@
 """`features build`: load or generate sales, clean, engineer, validate, write, `feast apply`,
 materialize.
 
-Order matters for "a failed step loses nothing": data is loaded, cleaned by the `data.*`
-policies (with a report of every quirk met), checked to be long enough to train on,
-engineered and validated entirely in memory first, so bad input writes nothing. Files are then replaced atomically
-(temporary file + rename), the registry is updated, and the online store receives the
-next-week row of every series. The manifest is written last, only after success.
+A build holds the workspace lock. Order matters for "a failed step loses nothing": data is
+loaded, cleaned by the `data.*` policies (with a report of every quirk met), checked to be
+long enough to train on, engineered and validated entirely in memory first, so bad input
+writes nothing. Then everything the build produces (raw and offline files, the online rows of
+the week to forecast, the manifest) goes into a new generation, which one atomic step makes
+current (see `generation`): a failure or a `kill -9` at any instant leaves the previous build
+whole, never a mix.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from salesops.config import DataSection, Settings
 from salesops.data.report import DataReport, Quirk
 from salesops.errors import DataError, PreconditionError, UsageError
-from salesops.workspace import Workspace
+from salesops.faults import checkpoint
+from salesops.workspace import Workspace, locked
 
 if TYPE_CHECKING:
     from salesops.data.dataset import SalesDataset
+    from salesops.features.engineering import FeatureFrames
 
 Progress = Callable[[str], None]
 
@@ -61,6 +64,12 @@ def build(
     if not workspace.exists():
         raise PreconditionError(f"no workspace at {workspace.root}",
                                 hint="run `salesops infra up` first")
+    with locked(workspace):
+        return _build(settings, workspace, append_weeks, shifts, progress)
+
+
+def _build(settings: Settings, workspace: Workspace, append_weeks: int,
+           shifts: Mapping[str, float] | None, progress: Progress) -> BuildResult:
     timings: dict[str, float] = {}
 
     with _timed(timings, "load"):
@@ -82,37 +91,10 @@ def build(
     progress(f"features: {', '.join(f'{k} {len(v):,}' for k, v in frames.frames().items())} rows"
              " engineered and validated")
 
-    with _timed(timings, "write"):
-        # the server first: a failed load there leaves the workspace's files as they were
-        if settings.feature_store.profile == "postgres":
-            from salesops.features.postgres import pg_target, write_tables
-
-            write_tables(pg_target(settings), frames.tables())
-        offline.write_dataset(dataset, workspace)
-        offline.write_frames(frames, workspace)
-    from salesops.features import feast_ops
-
-    with _timed(timings, "apply"):
-        store = feast_ops.open_store(workspace)
-        count = feast_ops.apply(store, workspace)
-    progress(f"feast apply: {count} objects registered")
-
-    # only the rows of the week to forecast go online: a series that ended inside the TTL
-    # window must not leave its last week's row there to be served as next week's
-    start = frames.next_week.to_pydatetime()
-    with _timed(timings, "materialize"):
-        feast_ops.materialize(store, workspace, start, start + timedelta(seconds=1))
-    online = int(frames.dept_weekly["event_timestamp"].eq(frames.next_week).sum())
-    progress(f"materialized the week of {frames.next_week.date()} for {online:,} series online")
-
     manifest["fingerprint"] = offline.fingerprint(frames)
     manifest["next_week"] = frames.next_week.isoformat()
     manifest["data_report"] = report.to_dict()
-    if settings.feature_store.profile == "postgres":
-        from salesops.features.postgres import pg_target, write_manifest
-
-        write_manifest(pg_target(settings), manifest)
-    offline.write_manifest(workspace, manifest)
+    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, progress)
     return BuildResult(
         source=manifest["source"],
         rows=report.rows,
@@ -129,6 +111,45 @@ def build(
         data_report=report.to_dict(),
         timings=timings,
     )
+
+
+def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDataset,
+                      frames: FeatureFrames, manifest: dict[str, Any], timings: dict[str, float],
+                      progress: Progress) -> int:
+    """Fill a new generation (files, registry, online rows, manifest) and switch to it in one
+    step; a failure or a kill before the switch leaves the current generation as it was.
+    Returns the number of series put online."""
+    from salesops.features import feast_ops, generation, offline
+
+    with generation.staged(workspace) as staged:
+        with _timed(timings, "write"):
+            offline.write_dataset(dataset, staged)
+            offline.write_frames(frames, staged)
+            if settings.feature_store.profile == "postgres":
+                from salesops.features.postgres import pg_target, stage_tables
+
+                stage_tables(pg_target(settings), frames.tables())
+        checkpoint("build.after_files")
+        with _timed(timings, "apply"):
+            store = feast_ops.open_store(workspace, staged)
+            count = feast_ops.apply(store, workspace)
+        progress(f"feast apply: {count} objects registered")
+        checkpoint("build.after_apply")
+        rows = frames.online_rows()
+        with _timed(timings, "online"):
+            feast_ops.write_online(store, workspace, rows)
+        online = len(rows["dept_weekly"])
+        progress(f"wrote the week of {frames.next_week.date()} for {online:,} series online")
+        offline.write_manifest(staged, manifest)
+        checkpoint("build.before_switch")
+        if settings.feature_store.profile == "postgres":
+            from salesops.features.postgres import pg_target, switch_tables
+
+            # the server's tables and manifest switch in one transaction, then the files
+            switch_tables(pg_target(settings), frames.tables(), manifest)
+            checkpoint("build.between_switches")
+        generation.switch(workspace, staged)
+    return online
 
 
 def _load(settings: Settings, workspace: Workspace, append_weeks: int,

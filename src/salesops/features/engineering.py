@@ -61,6 +61,14 @@ class FeatureFrames:
         """Everything the offline store holds: the views' frames and the series table."""
         return {**self.frames(), SERIES_TABLE: self.series}
 
+    def online_rows(self) -> dict[str, pd.DataFrame]:
+        """What the online store holds: each online view's rows of the week to forecast, and
+        nothing else (a series that ended inside the TTL window must not leave its last
+        week's row online to be served as next week's)."""
+        return {name: frame[frame[TIMESTAMP] == self.next_week].reset_index(drop=True)
+                for name, frame in (("dept_weekly", self.dept_weekly),
+                                    ("store_weekly", self.store_weekly))}
+
 
 def build_features(dataset: SalesDataset) -> FeatureFrames:
     weeks = dataset.weeks

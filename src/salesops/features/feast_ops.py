@@ -11,13 +11,12 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from salesops.errors import PreconditionError
-from salesops.workspace import Workspace
+from salesops.workspace import Generation, Workspace
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -61,17 +60,32 @@ def _separate_postgres_entity_keys() -> None:
         _PG_KEY_CONCAT, _PG_KEY_CONCAT_FIXED)
 
 
-def open_store(workspace: Workspace) -> FeatureStore:
+def open_store(workspace: Workspace, generation: Generation | None = None) -> FeatureStore:
+    """The workspace's feature store; with `generation`, one whose SQLite online store is
+    that (staged) generation's file, for a build to fill before it switches."""
     if not workspace.feature_store_yaml.is_file():
         raise PreconditionError("no feature repo in the workspace",
                                 hint="run `salesops infra up` first")
     from feast import FeatureStore
 
-    if "type: postgres" in workspace.feature_store_yaml.read_text():
+    text = workspace.feature_store_yaml.read_text()
+    if "type: postgres" in text:
         _separate_postgres_entity_keys()
-
+    yaml_file = None
+    if generation is not None:
+        yaml_file = _generation_yaml(text, generation)
     with quiet_feast(workspace):
-        return FeatureStore(repo_path=str(workspace.feature_repo))
+        return FeatureStore(repo_path=str(workspace.feature_repo), fs_yaml_file=yaml_file)
+
+
+def _generation_yaml(text: str, generation: Generation) -> Path:
+    import yaml
+
+    config = yaml.safe_load(text)
+    if config["online_store"].get("type") == "sqlite":
+        config["online_store"]["path"] = str(generation.online_db.absolute())
+    generation.feature_store_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    return generation.feature_store_yaml
 
 
 def repo_objects(repo: Path) -> list[Any]:
@@ -100,6 +114,15 @@ def apply(store: FeatureStore, workspace: Workspace) -> int:
     return len(objects)
 
 
-def materialize(store: FeatureStore, workspace: Workspace, start: datetime, end: datetime) -> None:
-    with quiet_feast(workspace):
-        store.materialize(start_date=start, end_date=end)
+def write_online(store: FeatureStore, workspace: Workspace, rows: Mapping[str, Any]) -> None:
+    """Write each online view's rows (a frame with the keys, `event_timestamp` and the view's
+    features) into the store's online store: what `materialize` would copy from the offline
+    files, taken from the build's frames instead, so a staged generation's online store is
+    filled from its own data, not from the current generation's files."""
+    from salesops.faults import checkpoint
+
+    for number, (view, frame) in enumerate(rows.items()):
+        if number:
+            checkpoint("build.inside_online_write")
+        with quiet_feast(workspace):
+            store.write_to_online_store(view, frame, allow_registry_cache=False)

@@ -1,7 +1,7 @@
-"""The workspace's files: raw sales data, the offline store's parquet, the build manifest.
+"""A generation's files: raw sales data, the offline store's parquet, the build manifest.
 
-Every file is written to a temporary name and renamed into place, so a reader (Feast, a
-later command) never sees half a file, and a failed build leaves the previous files.
+A build writes them into a new generation folder (see `generation`), which becomes current
+only once complete; readers go through the workspace's `current` link.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from salesops.config import Settings
 from salesops.data.dataset import SalesDataset, conform
 from salesops.features.engineering import SERIES_TABLE, FeatureFrames
-from salesops.workspace import Workspace, atomic_write_text
+from salesops.workspace import Generation, Workspace, atomic_write_text
 
 RAW_TABLES = ("sales", "features", "stores")
 
@@ -29,9 +29,9 @@ def _write_parquet(frame: pd.DataFrame, path) -> None:
     os.replace(tmp, path)
 
 
-def write_dataset(dataset: SalesDataset, workspace: Workspace) -> None:
+def write_dataset(dataset: SalesDataset, generation: Generation) -> None:
     for table in RAW_TABLES:
-        _write_parquet(getattr(dataset, table), workspace.raw / f"{table}.parquet")
+        _write_parquet(getattr(dataset, table), generation.raw / f"{table}.parquet")
 
 
 def read_dataset(workspace: Workspace) -> SalesDataset:
@@ -40,11 +40,11 @@ def read_dataset(workspace: Workspace) -> SalesDataset:
     )
 
 
-def write_frames(frames: FeatureFrames, workspace: Workspace) -> None:
+def write_frames(frames: FeatureFrames, generation: Generation) -> None:
     """The views' parquet files and the series table (which series are forecast, and why
     the others are not: see `engineering.series_table`)."""
     for name, frame in frames.tables().items():
-        _write_parquet(frame, workspace.offline_data / f"{name}.parquet")
+        _write_parquet(frame, generation.offline_data / f"{name}.parquet")
 
 
 def fingerprint(frames: FeatureFrames) -> str:
@@ -56,8 +56,8 @@ def fingerprint(frames: FeatureFrames) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_manifest(workspace: Workspace, manifest: Mapping[str, Any]) -> None:
-    atomic_write_text(workspace.build_manifest, json.dumps(manifest, indent=2) + "\n")
+def write_manifest(generation: Generation, manifest: Mapping[str, Any]) -> None:
+    atomic_write_text(generation.build_manifest, json.dumps(manifest, indent=2) + "\n")
 
 
 def read_manifest(settings: Settings, workspace: Workspace) -> dict[str, Any] | None:

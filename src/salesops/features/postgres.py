@@ -7,16 +7,16 @@ environment as `SALESOPS_FEATURE_STORE__POSTGRES_URL` to keep it out of files), 
 errors name the host, port, database and user only.
 
 Offline tables are replaced atomically: each view is loaded into a staging table with COPY,
-then one transaction drops the old tables and renames the staging ones into place, so a
-build that fails half-way leaves every reader (Feast, a training run) on the previous
-complete tables.
+then one transaction drops the old tables, renames the staging ones into place and rewrites
+the manifest row, so a build that fails or is killed half-way leaves every reader (Feast, a
+training run) on the previous complete tables and their manifest.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -187,8 +187,8 @@ def prepare(target: PgTarget) -> list[str]:
     return schemas
 
 
-def write_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
-    """Load every frame into `<schema>.<name>`, all swapped in at once (see the docstring)."""
+def stage_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
+    """Load every frame into `<schema>.<name>__staging`; `switch_tables` puts them in place."""
     from psycopg import sql
 
     with connect(target) as conn:
@@ -198,13 +198,20 @@ def write_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
             conn.execute(sql.SQL("CREATE TABLE {} ({})").format(staging, _columns(frame)))
             _copy(conn, staging, frame)
             conn.commit()
-        with conn.transaction():
-            for name in frames:
-                table = sql.Identifier(target.schema, name)
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-                conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    sql.Identifier(target.schema, f"{name}__staging"), sql.Identifier(name)))
-        conn.commit()
+
+
+def switch_tables(target: PgTarget, names: Iterable[str], manifest: Mapping[str, object]) -> None:
+    """One transaction: the staged tables replace the current ones and the manifest row is
+    rewritten, so every reader sees the old build or the new one, whole."""
+    from psycopg import sql
+
+    with connect(target) as conn, conn.transaction():
+        for name in names:
+            table = sql.Identifier(target.schema, name)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(target.schema, f"{name}__staging"), sql.Identifier(name)))
+        _write_manifest(conn, target, manifest)
 
 
 def _columns(frame: pd.DataFrame):
@@ -262,20 +269,19 @@ def read_table(target: PgTarget, name: str, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def write_manifest(target: PgTarget, manifest: Mapping[str, object]) -> None:
+def _write_manifest(conn, target: PgTarget, manifest: Mapping[str, object]) -> None:
     """The build manifest on the server too: pods and teammates have no workspace file."""
     import json
 
     from psycopg import sql
 
     table = sql.Identifier(target.schema, MANIFEST_TABLE)
-    with connect(target) as conn, conn.transaction():
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id INT PRIMARY KEY, manifest JSONB "
-                             "NOT NULL, written_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-                     .format(table))
-        conn.execute(sql.SQL("INSERT INTO {} (id, manifest) VALUES (1, %s) ON CONFLICT (id) DO "
-                             "UPDATE SET manifest = EXCLUDED.manifest, written_at = now()")
-                     .format(table), (json.dumps(manifest),))
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id INT PRIMARY KEY, manifest JSONB "
+                         "NOT NULL, written_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                 .format(table))
+    conn.execute(sql.SQL("INSERT INTO {} (id, manifest) VALUES (1, %s) ON CONFLICT (id) DO "
+                         "UPDATE SET manifest = EXCLUDED.manifest, written_at = now()")
+                 .format(table), (json.dumps(manifest),))
 
 
 def read_manifest(target: PgTarget) -> dict | None:

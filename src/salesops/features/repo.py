@@ -93,7 +93,9 @@ def render_repo_settings(settings: Settings, workspace: Workspace) -> str:
 
 def write_repo(settings: Settings, workspace: Workspace) -> dict[str, bool]:
     """Put the three repo files in place; the value says whether each one changed."""
-    workspace.offline_data.mkdir(parents=True, exist_ok=True)
+    from salesops.features.generation import ensure_current
+
+    ensure_current(workspace)
     return {
         "features.py": atomic_write_text(
             workspace.feature_repo / "features.py", definitions_file().read_text()

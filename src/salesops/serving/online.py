@@ -9,10 +9,10 @@ so a request could see some views of the new week and some of the old, and (3) a
 1,000 entities costs ~50 ms. So the server asks Feast once for every series the last build
 forecasts (one `get_online_features` call with the `inference_features` service, ~35 ms
 for 630 series) and keeps the answer as a matrix indexed by (store, dept). A background
-thread watches the build manifest, which `features build` writes last, after materializing;
-when it changes, the registry is refreshed, the snapshot rebuilt and swapped in one
-assignment. Values come from Feast itself, so they are exactly what `get_online_features`
-returns.
+thread watches the build manifest, which changes when `features build` switches to a new
+generation (manifest, offline files and online rows together); then the store is reopened
+on the new generation, the snapshot rebuilt and swapped in one assignment. Values come
+from Feast itself, so they are exactly what `get_online_features` returns.
 
 Which series are served is the build's series table's word, not Feast's (see
 `forecastable`): a key outside the snapshot is refused, never looked up in Feast, whose
@@ -32,7 +32,7 @@ import numpy as np
 
 from salesops.errors import PreconditionError
 from salesops.config import Settings
-from salesops.features.feast_ops import quiet_feast
+from salesops.features.feast_ops import open_store, quiet_feast
 from salesops.serving import forecastable
 from salesops.serving.entities import BadRequest
 from salesops.workspace import Workspace
@@ -137,8 +137,11 @@ class OnlineFeatures:
             if stamp == self.snapshot.stamp or stamp == self._failed_stamp:
                 continue
             try:
-                with self._feast_lock, quiet_feast(self.workspace):
-                    self.store.refresh_registry()
+                # a new store, not `refresh_registry`: Feast's SQLite online store keeps its
+                # connection, i.e. the previous generation's file (see `features.generation`)
+                store = open_store(self.workspace)
+                with self._feast_lock:
+                    self.store = store
                 self._load_service()
                 self.snapshot = self._build(stamp)
                 log.info("online features reloaded after `features build`: %d series",

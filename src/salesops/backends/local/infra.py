@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from salesops.backends.base import Component, InfraReport, Progress
 from salesops.config import Settings
 from salesops.errors import UsageError
-from salesops.workspace import MARKER, Workspace, atomic_write_text
+from salesops.workspace import LOCK_NAME, MARKER, Workspace, atomic_write_text, locked
 
 
 class LocalInfra:
@@ -28,15 +28,22 @@ class LocalInfra:
         return InfraReport(backend="local", location=str(self.workspace.root))
 
     def up(self, progress: Progress) -> InfraReport:
-        from salesops.features.repo import write_repo
-
         report = self._report()
         ws = self.workspace
-        if ws.root.exists() and not ws.exists() and any(ws.root.iterdir()):
+        if ws.root.exists() and not ws.exists() and any(
+                p.name != LOCK_NAME for p in ws.root.iterdir()):
             raise UsageError(f"{ws.root} exists and is not a salesops workspace; "
                              "choose another project.workspace")
         # servers first: a wrong password must not leave a half-made workspace behind
         servers = self._prepare_servers()
+        with locked(ws):
+            return self._up(report, servers, progress)
+
+    def _up(self, report: InfraReport, servers: list[Component],
+            progress: Progress) -> InfraReport:
+        from salesops.features.repo import write_repo
+
+        ws = self.workspace
         fresh = not ws.exists()
         ws.root.mkdir(parents=True, exist_ok=True)
         ws.logs.mkdir(exist_ok=True)
@@ -122,6 +129,11 @@ class LocalInfra:
         if not ws.exists():
             raise UsageError(f"{ws.root} has no {MARKER} marker; not removing a folder "
                              "salesops did not create")
+        with locked(ws):
+            return self._down(report, progress)
+
+    def _down(self, report: InfraReport, progress: Progress) -> InfraReport:
+        ws = self.workspace
         if self.settings.feature_store.profile == "postgres":
             from salesops.features.postgres import drop_schemas, pg_target
 
