@@ -152,6 +152,9 @@ class ServingSection(Section):
     max_batch: int = Field(1_000, ge=1)
     ready_timeout_s: float = Field(60.0, gt=0)
     log_flush_s: float = Field(5.0, gt=0, description="prediction log: seconds between writes")
+    max_request_bytes: int = Field(
+        1_048_576, ge=1_024, description="largest request body the model server reads (413)"
+    )
 
 
 class KubernetesSection(Section):
