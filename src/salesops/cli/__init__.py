@@ -6,6 +6,7 @@ kserve or kubernetes (tests/cli/test_startup.py checks `sys.modules`).
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -13,12 +14,19 @@ import typer
 
 from salesops import __version__
 from salesops.cli import config_cmd, drift, features, infra, pipeline, predict, serve, train
+from salesops.cli.help import polish
 from salesops.cli.output import Output
 from salesops.cli.state import State
-from salesops.errors import SalesOpsError
+from salesops.errors import SalesOpsError, UsageError
+from salesops.masking import mask_url
 from salesops.teardown import silence_native_teardown
 
 INTERNAL_ERROR = 70
+HELP_NAMES = ("-h", "--help")
+#: OSErrors that are the machine's state, not a bug: exit 2 (as WorkspaceNotWritable), one line
+CANNOT_WRITE = {errno.EROFS: "cannot write", errno.ENOSPC: "cannot write",
+                errno.EDQUOT: "cannot write", errno.EACCES: "cannot access",
+                errno.EPERM: "cannot access"}
 
 app = typer.Typer(
     name="salesops",
@@ -27,7 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(HELP_NAMES)},
 )
 app.add_typer(infra.app, name="infra")
 app.add_typer(features.app, name="features")
@@ -52,7 +60,8 @@ def _global(
     json_: bool = typer.Option(False, "--json", help="Print exactly one JSON document on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for internal errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on stderr."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     """Global options may also be given after the command (`salesops infra status --json`)."""
 
@@ -92,33 +101,60 @@ def main(argv: list[str] | None = None) -> None:
                     debug=found.get("debug", False))
     state = State(config=Path(found["config"]) if "config" in found else None, output=output)
     try:
-        result = app(args=rest, prog_name="salesops", standalone_mode=False, obj=state)
+        command = polish(typer.main.get_command(app), HELP_NAMES)
+        result = command.main(args=rest, prog_name="salesops", standalone_mode=False, obj=state)
         code = result if isinstance(result, int) else 0
-    except SalesOpsError as exc:
-        code = _fail(output, exc.one_line(), exc.kind, exc.exit_code)
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except typer.Abort:
-        code = _fail(output, "aborted", "aborted", 130)
-    except typer.exceptions.TyperException as exc:  # Typer's (vendored click) usage errors
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        code = _fail(output, message, "usage_error", getattr(exc, "exit_code", 2))
-    except KeyboardInterrupt:
-        code = _fail(output, "interrupted", "interrupted", 130)
-    except Exception as exc:  # a bug: say so, traceback only under --debug
-        if output.debug:
-            import traceback
-
-            traceback.print_exc()
-        hint = "" if output.debug else " (run with --debug for the traceback)"
-        code = _fail(output, f"internal error: {type(exc).__name__}: {exc}{hint}", "internal_error",
-                     INTERNAL_ERROR)
+    except BaseException as exc:  # noqa: BLE001 - every exit goes through one place
+        code = _failed(output, exc)
     silence_native_teardown()
     sys.exit(code)
 
 
+def _failed(output: Output, exc: BaseException) -> int:
+    """Render a failure as one line (and, with --json, one document); return the exit code."""
+    if isinstance(exc, typer.Exit):
+        return exc.exit_code
+    if isinstance(exc, SalesOpsError):
+        return _fail(output, exc.one_line(), exc.kind, exc.exit_code)
+    if isinstance(exc, typer.Abort):
+        return _fail(output, "aborted", "aborted", 130)
+    if isinstance(exc, typer.exceptions.TyperException):  # Typer's (vendored click) usage errors
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        code = getattr(exc, "exit_code", UsageError.exit_code)
+        if not message.strip():  # a group called without a command: the help, printed
+            return code          # already, is the whole message; no empty `error:` line
+        return _fail(output, message, "usage_error", code)
+    if isinstance(exc, KeyboardInterrupt):
+        return _fail(output, "interrupted", "interrupted", 130)
+    if isinstance(exc, BrokenPipeError):  # the reader left (`salesops ... | head`)
+        return 141  # what a shell reports for SIGPIPE
+    if isinstance(exc, OSError) and exc.errno in CANNOT_WRITE:
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(output, f"{CANNOT_WRITE[exc.errno]}{where}: {_strerror(exc)}",
+                     "not_writable", UsageError.exit_code)
+    if not isinstance(exc, Exception):  # SystemExit and the like: not ours to render
+        raise exc
+    if output.debug:  # a bug: say so, traceback only under --debug
+        import traceback
+
+        traceback.print_exception(exc)
+    hint = "" if output.debug else " (run with --debug for the traceback)"
+    return _fail(output, f"internal error: {type(exc).__name__}: {exc}{hint}", "internal_error",
+                 INTERNAL_ERROR)
+
+
+def _strerror(exc: OSError) -> str:
+    import os
+
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
 def _fail(output: Output, message: str, kind: str, code: int) -> int:
-    output.error(message)
-    if output.json_mode:
-        output.emit({"error": message, "type": kind, "exit_code": code})
+    message = mask_url(message)  # no credential in any message, whoever wrote it
+    try:
+        output.error(message)
+        if output.json_mode:
+            output.emit({"error": message, "type": kind, "exit_code": code})
+    except OSError:  # stdout or stderr is what failed (a full disk, a closed pipe)
+        pass
     return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -51,19 +52,23 @@ def drift(
 ) -> None:
     from salesops.monitoring import drift as monitoring
     from salesops.monitoring.windows import parse_date
+    from salesops.workspace import Workspace, locked
 
     state = state_of(ctx)
     settings = state.settings(drift={"current_weeks": current_weeks})
     reference = (parse_date(reference_from, "--reference-from"),
                  parse_date(reference_to, "--reference-to"))
     current = (parse_date(current_from, "--current-from"), parse_date(current_to, "--current-to"))
-    state.output.step("drift: comparing reference and current windows")
-    result = monitoring.run(settings, reference, current)
-    if retrain and result.drift:
-        from salesops.training.progress import progress_mode
+    # --retrain writes (a model version, maybe a new champion): the lock for the whole
+    # command, so the verdict and the retraining see the same data; a plain drift only reads
+    with locked(Workspace(settings.workspace)) if retrain else contextlib.nullcontext():
+        state.output.step("drift: comparing reference and current windows")
+        result = monitoring.run(settings, reference, current)
+        if retrain and result.drift:
+            from salesops.training.progress import progress_mode
 
-        state.output.step("drift found: retraining (train submit)")
-        result.retrain = monitoring.retrain(settings, progress_mode(state.output.quiet))
+            state.output.step("drift found: retraining (train submit)")
+            result.retrain = monitoring.retrain(settings, progress_mode(state.output.quiet))
     if report is not None:
         from salesops.monitoring.report import write_report
 

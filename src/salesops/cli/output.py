@@ -49,31 +49,43 @@ class Output:
 
     # -- stdout -------------------------------------------------------------------------
     def emit(self, data: Any, human: Callable[[Any], None] | None = None) -> None:
-        """Print the command's result: one JSON document, or the human rendering."""
-        if self.json_mode:
-            sys.stdout.write(json.dumps(data, default=_json_default, indent=2) + "\n")
-            sys.stdout.flush()
-        elif human is not None:
-            from rich.console import Console
+        """Print the command's result: one JSON document, or the human rendering.
 
-            human(Console(highlight=False, soft_wrap=True))
+        A failed write (a full disk, a read-only file behind a redirection) is an OSError
+        naming `<stdout>`, which the entry point reports in one line (exit 2)."""
+        try:
+            if self.json_mode:
+                sys.stdout.write(json.dumps(data, default=_json_default, indent=2) + "\n")
+            elif human is not None:
+                from rich.console import Console
+
+                human(Console(highlight=False, soft_wrap=True))
+            sys.stdout.flush()  # now, so a write error is raised here, not at exit
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if exc.filename is not None or exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror, "<stdout>") from exc
 
     def table(self, title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
+        """A rich table; long cells (paths) fold onto more lines rather than being cut."""
         from rich.table import Table
 
         table = Table(title=title, title_justify="left", header_style="bold")
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*[_cell(value) for value in row])
         return table
 
 
 def _cell(value: Any) -> str:
+    """A table cell. Integers print as they are: in these tables they are pids, ports, ids,
+    versions and years, which thousands separators would garble ("17,726"); a count that
+    reads better grouped is formatted by its caller (`f"{rows:,} rows"`)."""
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
     return _escape("" if value is None else str(value))
 
 

@@ -14,11 +14,12 @@ def run(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Redo every step, even if up to date."),
     nodes: int = typer.Option(None, "--nodes", min=1, help="Training processes."),
-    epochs: int = typer.Option(None, "--epochs", min=1),
+    epochs: int = typer.Option(None, "--epochs", min=1,
+                               help="Training epochs (default: training.epochs)."),
     monitor: bool = typer.Option(False, "--monitor", help="End with `drift`; exit 1 on drift."),
 ) -> None:
     """infra up -> features build -> train submit -> serve deploy -> sample predictions
-    [-> drift].
+    [-> drift]; the model server is left running (`salesops serve stop` stops it).
 
     Idempotent: a re-run skips what is up to date (same data, a champion trained on it, a
     server running the champion).
@@ -41,5 +42,8 @@ def run(
             [(p["store"], p["dept"], p["week"], p["forecast"]) for p in result.predictions]))
 
     state.output.emit(result.to_dict(), human)
+    if result.url:
+        state.output.info(f"the model server keeps running at {result.url} (model "
+                          f"v{result.model_version}): `salesops serve stop` stops it")
     if result.drift is not None and result.drift["drift"]:
         raise typer.Exit(1)

@@ -1,0 +1,62 @@
+"""Exit codes and one-line messages for ordinary failures (issue 13): never 70, never an
+empty `error:` line, never a credential."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL
+
+
+def salesops(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "salesops", *args], text=True,
+                          stderr=subprocess.PIPE, timeout=120, **kwargs)
+
+
+@pytest.mark.parametrize("args", [(), ("infra",), ("models",)])
+def test_no_command_prints_help_and_no_empty_error(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert "Usage: salesops" in result.stdout
+    assert "error" not in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_full_disk_is_exit_2_with_one_line(json_flag):
+    with open("/dev/full", "w") as full:
+        result = salesops("config", "show", *json_flag, stdout=full)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "error: cannot write <stdout>: No space left on device\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_workspace_is_exit_2_naming_the_path(cli, workspace, tmp_path):
+    assert cli("infra", "up").exit_code == 0
+    config = tmp_path / "salesops.toml"
+    config.write_text("[data]\nstores = 3\n")
+    subprocess.run(["chmod", "-R", "a-w", str(workspace)], check=True)
+    config.chmod(0)
+    try:
+        for args in (["features", "build", *SMALL], ["infra", "up"], ["infra", "down", "--yes"]):
+            result = cli(*args)
+            assert result.exit_code == 2, (args, result.stderr)
+            assert result.stderr.count("\n") == 1 and str(workspace) in result.stderr
+        unreadable = cli("config", "show")
+        assert unreadable.exit_code == 2
+        assert unreadable.stderr == f"error: cannot read config file {config}: Permission denied\n"
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(workspace)], check=True)
+        config.chmod(0o644)
+
+
+def test_secrets_never_reach_an_error_message(cli, monkeypatch):
+    """The tracking server's "does not answer" error names the server, not its password."""
+    monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", "http://alice:hunter2@127.0.0.1:9/")
+    result = cli("models", "list", "--json")
+    assert result.exit_code == 5
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "http://alice:***@127.0.0.1:9/ does not answer" in result.json()["error"]

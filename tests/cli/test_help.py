@@ -1,0 +1,58 @@
+"""Help screens a user can read: no `<bool>` on flags, summaries whole, every option explained."""
+
+import re
+
+import pytest
+import typer.main
+
+from salesops.cli import app
+from salesops.cli.help import polish
+
+
+def commands():
+    """(path, click command) for the root, every group and every command."""
+    root = polish(typer.main.get_command(app))
+    found = []
+
+    def walk(command, path):
+        found.append((path, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return found
+
+
+def helps(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    for path, command in commands():
+        result = cli(*path, "--help")
+        assert result.exit_code == 0, path
+        yield path, command, result.stdout
+
+
+def test_flags_show_no_value_placeholder(cli, monkeypatch):
+    for path, _, text in helps(cli, monkeypatch):
+        assert "<bool>" not in text, path
+    assert "--json" in cli("--help").stdout
+
+
+def test_command_summaries_are_not_broken_mid_sentence(cli, monkeypatch):
+    """A group's list shows each command's first paragraph on one line (wide terminal)."""
+    for path, command, text in helps(cli, monkeypatch):
+        for name, sub in getattr(command, "commands", {}).items():
+            first = " ".join(sub.help.split("\n\n")[0].split())
+            line = next(line for line in text.splitlines()
+                        if re.match(rf"[│\s]*{name}\s", line))
+            assert first in re.sub(r"\s+", " ", line), (path, name, line)
+
+
+@pytest.mark.parametrize("group", ["", "pipeline", "infra", "features", "config", "drift",
+                                   "predict"])
+def test_every_option_has_help(group):
+    for path, command in commands():
+        if group and path[:1] != [group] or not group and path:
+            continue
+        for param in command.params:
+            if isinstance(param, typer.core.TyperOption):
+                assert param.help, (path, param.opts)

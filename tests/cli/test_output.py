@@ -1,0 +1,32 @@
+"""Human tables: whole paths, and ids (pids, ports, versions) without thousands separators."""
+
+import io
+import re
+
+from rich.console import Console
+
+from salesops.cli.output import Output
+
+LOG = "/home/someone/projects/retail-forecasting/.salesops/logs/model-server-2024-09-27.log"
+
+
+def render(table, width: int = 60) -> str:
+    console = Console(file=io.StringIO(), width=width, highlight=False, soft_wrap=True)
+    console.print(table)
+    return console.file.getvalue()
+
+
+def test_a_long_path_is_folded_not_truncated():
+    text = render(Output().table("model server", ["", ""], [("log", LOG), ("pid", 17726)]))
+    assert "…" not in text
+    assert LOG in re.sub(r"[│\s]", "", text)
+
+
+def test_integers_are_ids_not_amounts():
+    text = render(Output().table(None, ["pid", "port", "version"], [(17726, 18080, 12)]), 80)
+    assert "17726" in text and "18080" in text and "17,726" not in text
+
+
+def test_floats_keep_their_readable_form():
+    text = render(Output().table(None, ["a", "b"], [(0.123456, 123456.7)]), 80)
+    assert "0.1235" in text and "123,457" in text
