@@ -60,3 +60,15 @@ def test_secrets_never_reach_an_error_message(cli, monkeypatch):
     assert result.exit_code == 5
     assert "hunter2" not in result.stderr + result.stdout
     assert "http://alice:***@127.0.0.1:9/ does not answer" in result.json()["error"]
+
+
+def test_tracking_error_is_masked_at_its_source(monkeypatch):
+    """The Python API's error too, not only what the CLI prints."""
+    from salesops.config import load_settings
+    from salesops.errors import ServiceUnavailable
+    from salesops.training.tracking import check_reachable
+
+    monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", "http://alice:hunter2@127.0.0.1:9")
+    with pytest.raises(ServiceUnavailable) as err:
+        check_reachable(load_settings())
+    assert "hunter2" not in err.value.one_line() and "alice:***@127.0.0.1:9" in err.value.message

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from salesops.config import Settings
 from salesops.errors import ServiceUnavailable
+from salesops.masking import mask_url
 from salesops.workspace import Workspace
 
 
@@ -60,5 +61,6 @@ def _check_reachable(uri: str) -> None:
         urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ServiceUnavailable(f"MLflow tracking server {uri} does not answer: {reason}",
+        raise ServiceUnavailable(f"MLflow tracking server {mask_url(uri)} does not answer: "
+                                 f"{reason}",
                                  hint="start it or fix mlflow.tracking_uri") from None
