@@ -3,20 +3,33 @@
 A request names (store, dept) pairs and nothing else; the server looks up their features.
 Every problem becomes a `BadRequest` whose message names the field and what is wrong with it,
 which the predictor answers with HTTP 400.
+
+Types are strict in both protocols: a key is a JSON integer (not `1.9`, `true` or `"1"`),
+within the range of its V2 datatype (INT8 ... UINT64) and of the int64 the feature store keys
+by. numpy would truncate, coerce or overflow (a 500) instead, so JSON data is checked value by
+value before it becomes an array; binary tensors are typed by their bytes and only need the
+int64 check.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from salesops.features.schema import ENTITY_KEYS
 
 KEYS = ENTITY_KEYS
-INTEGER_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: the V2 integer datatypes and the values each can hold
+INTEGER_TYPES = {
+    **{f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
+    **{f"UINT{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)},
+}
+Key = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class BadRequest(ValueError):
@@ -26,8 +39,8 @@ class BadRequest(ValueError):
 class EntityKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    store: StrictInt
-    dept: StrictInt
+    store: Key
+    dept: Key
 
 
 class V1Request(BaseModel):
@@ -74,18 +87,54 @@ def keys_from_v2(request: Any, max_batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _integer_tensor(tensor: Any) -> np.ndarray:
-    if tensor.datatype not in INTEGER_TYPES:
-        raise BadRequest(f"input {tensor.name}: datatype {tensor.datatype} is not an integer "
-                         "type; use INT64")
+    name, datatype = tensor.name, tensor.datatype
+    if datatype not in INTEGER_TYPES:
+        raise BadRequest(f"input {name}: datatype {datatype} is not an integer type; use INT64")
     shape = list(tensor.shape)
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-        raise BadRequest(f"input {tensor.name}: shape {shape} should be [n] or [n, 1]")
-    try:
-        values = tensor.as_numpy()
+        raise BadRequest(f"input {name}: shape {shape} should be [n] or [n, 1]")
+    if any(dim < 0 for dim in shape):
+        raise BadRequest(f"input {name}: shape {shape} has a negative dimension")
+    if isinstance(tensor.data, list):  # JSON: check each value before numpy coerces it
+        values = _json_integers(name, datatype, tensor.data)
+        if len(values) != math.prod(shape):
+            raise BadRequest(f"input {name}: shape {shape} holds {math.prod(shape):,} values "
+                             f"but data has {len(values):,}")
+        return np.array(values, dtype=np.int64)
+    try:  # binary data (the binary tensor extension): its bytes have the datatype's type
+        values = tensor.as_numpy().reshape(-1)
     except (ValueError, TypeError) as exc:
-        raise BadRequest(f"input {tensor.name}: data does not match datatype "
-                         f"{tensor.datatype} and shape {shape}: {exc}") from None
-    return values.reshape(-1).astype(np.int64)
+        raise BadRequest(f"input {name}: data does not match datatype {datatype} and shape "
+                         f"{shape}: {exc}") from None
+    if datatype == "UINT64" and values.size and values.max() > INT64_MAX:
+        raise BadRequest(f"input {name}: {int(values.max())} is out of range for an entity "
+                         f"key (at most {INT64_MAX})")
+    return values.astype(np.int64)
+
+
+def _json_integers(name: str, datatype: str, data: list) -> list[int]:
+    """The values of JSON tensor data (flat, or nested like its shape), each an integer
+    within the datatype's range and int64's."""
+    low, high = INTEGER_TYPES[datatype]
+    values: list[int] = []
+    pending = [iter(data)]
+    while pending:  # iterative: nesting depth is the sender's choice
+        for value in pending[-1]:
+            if isinstance(value, list):
+                pending.append(iter(value))
+                break
+            if type(value) is not int:  # bool is an int subclass; JSON true is not a key
+                raise BadRequest(f"input {name}: {json.dumps(value)} is not an integer "
+                                 f"({datatype} data must be JSON integers)")
+            if not low <= value <= high:
+                raise BadRequest(f"input {name}: {value} is out of range for {datatype}")
+            if value > INT64_MAX:
+                raise BadRequest(f"input {name}: {value} is out of range for an entity key "
+                                 f"(at most {INT64_MAX})")
+            values.append(value)
+        else:
+            pending.pop()
+    return values
 
 
 def _check_size(count: int, max_batch: int) -> None:
