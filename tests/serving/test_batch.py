@@ -1,8 +1,15 @@
 """`predict --input FILE --output FILE`: offline scoring of entity keys or feature rows."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+from salesops.features.schema import YEAR_FEATURES
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +73,7 @@ def test_feature_rows_are_scored_as_they_are(online_rows, cli, tmp_path):
 @pytest.mark.parametrize("frame, message", [
     (pd.DataFrame({"store": [1], "dept": [99]}), "store=1, dept=99 is unknown"),
     (pd.DataFrame({"store": [1.5], "dept": [1]}), "column store: every value must be an integer"),
-    (pd.DataFrame({"shop": [1]}), "needs columns store and dept"),
+    (pd.DataFrame({"shop": [1]}), "needs the columns store and dept"),
 ])
 def test_bad_files_are_data_errors(serving_env, cli, tmp_path, frame, message):
     source = tmp_path / "in.csv"
@@ -80,3 +87,42 @@ def test_file_option_errors(cli, tmp_path):
     assert cli("predict", "--input", str(tmp_path / "a.csv")).exit_code == 2
     wrong = cli("predict", "--input", str(tmp_path / "a.txt"), "--output", str(tmp_path / "b.csv"))
     assert wrong.exit_code == 2 and "use a .csv or .parquet file" in wrong.stderr
+
+
+def test_feature_rows_without_the_year_features_suit_a_model_that_does_not_read_them(
+        online_rows, cli, tmp_path):
+    """The default model (history_weeks 8) has no year inputs: a file without them is complete."""
+    rows, model = online_rows
+    assert not set(YEAR_FEATURES) & set(model.metadata.get_input_schema().input_names())
+    source = tmp_path / "features.csv"
+    rows.drop(columns=YEAR_FEATURES).to_csv(source, index=False)
+    result = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["mode"] == "features"
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")["forecast"],
+                               pyfunc_predict(model, rows), rtol=1e-12)
+
+
+def test_a_small_run_reports_its_time_not_zero_rows_per_second(serving_env, tmp_path):
+    """In a fresh process (the first one pays the imports): the scoring is timed apart from
+    loading, so 3 rows never show as "0 rows/s"."""
+    source = tmp_path / "keys.csv"
+    pd.DataFrame(KEYS).to_csv(source, index=False)
+    out = subprocess.run([sys.executable, "-m", "salesops", "predict", "--input", str(source),
+                          "--output", str(tmp_path / "out.csv")], capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert " 0 rows/s" not in out.stdout
+    assert re.search(r"3 rows scored \(entities\) with salesops-demand v1 in [\d.]+ (ms|s)"
+                     r"( \([\d.,]+ rows/s\))?, after [\d.]+ s loading -> ", out.stdout), out.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_exit_2_naming_the_output(serving_env, cli, tmp_path):
+    source = tmp_path / "keys.csv"
+    pd.DataFrame(KEYS).to_csv(source, index=False)
+    target = tmp_path / "out.csv"
+    target.symlink_to("/dev/full")
+    result = cli("predict", "--input", str(source), "--output", str(target))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: cannot write {target}: No space left on device\n"

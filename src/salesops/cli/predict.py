@@ -48,13 +48,29 @@ def predict(
 
 
 def _score_file(state: State, source: Path, target: Path) -> None:
+    from salesops.serving.batch_input import inspect_input
+
+    settings = state.settings()
+    header = inspect_input(source, target)  # a wrong file is refused before the heavy imports
     from salesops.serving.batch import score_file
 
-    result = score_file(state.settings(), source, target)
+    result = score_file(settings, source, target, header=header)
     if result["refused"]:
         state.output.warn(f"{result['refused']:,} of {result['rows']:,} rows not forecast: "
                           "their series cannot be (the `refused` column says why)")
     state.output.emit(result, lambda console: console.print(
         f"{result['rows']:,} rows scored ({result['mode']}) with {result['model_name']} "
-        f"v{result['model_version']} in {result['seconds']:.2f} s "
-        f"({result['rows_per_s']:,.0f} rows/s) -> {result['output']}", markup=False))
+        f"v{result['model_version']} in {_duration(result['seconds'])}"
+        f"{_rate(result['rows_per_s'])}, after {result['load_seconds']:.1f} s loading -> "
+        f"{result['output']}", markup=False))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _rate(rows_per_s: float | None) -> str:
+    """The throughput, when the run was long enough for one to mean something."""
+    if not rows_per_s:
+        return ""
+    return f" ({rows_per_s:,.0f} rows/s)" if rows_per_s >= 100 else f" ({rows_per_s:.3g} rows/s)"
