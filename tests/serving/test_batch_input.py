@@ -2,7 +2,6 @@
 the model or the feature store are loaded. No trained model is needed for any of these."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -10,6 +9,7 @@ import pytest
 
 from salesops.features.schema import ENTITY_KEYS, MODEL_FEATURES, YEAR_FEATURES
 from salesops.serving.batch_input import inspect_input
+from tests.cli.test_errors import permissions_apply
 
 HEAVY = ("pandas", "torch", "feast", "mlflow")
 CORE = [name for name in MODEL_FEATURES if name not in YEAR_FEATURES]
@@ -92,7 +92,7 @@ def test_cr_only_line_endings_are_a_csv(tmp_path):
     assert inspect_input(source, tmp_path / "o.csv").mode == "entities"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+@pytest.mark.skipif(not permissions_apply(), reason="this user ignores file permissions (root)")
 def test_an_output_that_cannot_be_written_is_refused_before_scoring(cli, tmp_path):
     folder = tmp_path / "read-only"
     folder.mkdir()
