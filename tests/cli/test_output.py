@@ -30,3 +30,14 @@ def test_integers_are_ids_not_amounts():
 def test_floats_keep_their_readable_form():
     text = render(Output().table(None, ["a", "b"], [(0.123456, 123456.7)]), 80)
     assert "0.1235" in text and "123,457" in text
+
+
+def test_messages_on_stderr_are_masked(capsys):
+    output = Output()
+    output.info("connecting to postgresql://u:pw1@db/x")
+    output.step("uploading to https://b.s3/m?X-Amz-Signature=pw2")
+    output.warn("redis://:pw3@cache:6379/0 is slow")
+    output.error("http://u:pw4@mlflow:5000 does not answer")
+    err = capsys.readouterr().err
+    assert not any(f"pw{i}" in err for i in range(1, 5)), err
+    assert "postgresql://u:***@db/x" in err and "redis://:***@cache:6379/0" in err

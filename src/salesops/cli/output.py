@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from salesops.masking import mask_url
+
 
 @dataclass
 class Output:
@@ -31,21 +33,25 @@ class Output:
             self._err = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._err
 
+    # every message is masked (`masking.mask_url`): whoever wrote it, no credential in a URL
+    # it quotes reaches a terminal or a CI log
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message, markup=False)
+            self.err.print(mask_url(message), markup=False)
 
     def step(self, message: str) -> None:
         """A progress line: elapsed seconds since the command started, then the message."""
         if not self.quiet:
             elapsed = time.perf_counter() - self._started
-            self.err.print(f"[dim]{elapsed:6.1f}s[/dim] {message}", markup=True, highlight=False)
+            self.err.print(f"[dim]{elapsed:6.1f}s[/dim] {mask_url(message)}", markup=True,
+                           highlight=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        self.err.print(f"[yellow]warning:[/yellow] {mask_url(message)}", highlight=False)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/bold red] {_escape(message)}", highlight=False)
+        self.err.print(f"[bold red]error:[/bold red] {_escape(mask_url(message))}",
+                       highlight=False)
 
     # -- stdout -------------------------------------------------------------------------
     def emit(self, data: Any, human: Callable[[Any], None] | None = None) -> None:
