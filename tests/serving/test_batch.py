@@ -126,3 +126,18 @@ def test_a_full_disk_is_exit_2_naming_the_output(serving_env, cli, tmp_path):
     result = cli("predict", "--input", str(source), "--output", str(target))
     assert result.exit_code == 2
     assert result.stderr == f"error: cannot write {target}: No space left on device\n"
+
+
+def test_an_entity_file_may_name_the_week_only_if_it_is_the_one_forecast(serving_env, cli,
+                                                                         tmp_path):
+    source = tmp_path / "keys.csv"
+    pd.DataFrame(KEYS).assign(Week=["2024-09-27"] * 3).to_csv(source, index=False)
+    same = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+    assert same.exit_code == 0, same.stderr
+    assert pd.read_csv(tmp_path / "out.csv")["week"].tolist() == ["2024-09-27"] * 3
+    pd.DataFrame(KEYS).assign(week=["2024-09-27", "2024-09-20", ""]).to_csv(source, index=False)
+    other = cli("predict", "--input", str(source), "--output", str(tmp_path / "other.csv"))
+    assert other.exit_code == 3
+    assert ("1 row(s) ask for a week that is not the one forecast (first: row 2 asks for "
+            "2024-09-20, the feature store forecasts 2024-09-27)") in other.stderr
+    assert not (tmp_path / "other.csv").exists()

@@ -21,7 +21,7 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError
-from salesops.serving.batch_input import InputFile, inspect_input
+from salesops.serving.batch_input import WEEK, InputFile, inspect_input
 from salesops.serving.entities import BadRequest
 from salesops.serving.scorer import Scorer, resolve_version
 from salesops.workspace import Workspace
@@ -50,6 +50,8 @@ def score_file(settings: Settings, source: Path, target: Path, version: str | No
         inputs = scorer.frame(rows.stores, rows.depts, rows.features)
         weeks = np.full(len(frame), None, dtype=object)
         weeks[served] = pd.to_datetime(rows.weeks).date
+        if WEEK in frame.columns:
+            _check_weeks(source, frame[WEEK], weeks, served)
         frame = frame.assign(week=weeks)
     if len(inputs) > PROBE_ROWS:  # the probe runs pyfunc on PROBE_ROWS: no gain below that
         scorer.enable_fast_path(inputs.head(PROBE_ROWS))
@@ -103,6 +105,20 @@ def _lookup(online, frame: pd.DataFrame):
         except BadRequest as exc:
             raise DataError(f"no row of the file can be forecast: {exc}") from None
     return rows, served, reasons
+
+
+def _check_weeks(source: Path, asked: pd.Series, weeks: np.ndarray, served: np.ndarray) -> None:
+    """Rows that name a week must name the one forecast: a row asking for another week would
+    otherwise get next week's forecast under its own label, or have its week overwritten."""
+    dates = pd.to_datetime(asked, errors="coerce", utc=True).dt.date.to_numpy(dtype=object)
+    named = served & asked.notna().to_numpy()
+    wrong = np.flatnonzero(named & (dates != weeks))
+    if len(wrong):
+        row = wrong[0]
+        raise DataError(f"{source}: {len(wrong):,} row(s) ask for a week that is not the one "
+                        f"forecast (first: row {row + 1} asks for {asked.iloc[row]!s}, the "
+                        f"feature store forecasts {weeks[row]}); only the next week can be "
+                        "forecast: leave the week column out or set it to that week")
 
 
 def _integer_column(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -5,7 +5,8 @@ A file is one of two kinds:
 
 * entity keys: `store` and `dept` (any case, spaces around), and no model feature; other
   columns (an id, a note) are carried through to the output. Features come from the
-  online store, as for the server.
+  online store, as for the server. A `week` column is optional: each row's week must be
+  the one the store forecasts (the next week), else the file is refused, not relabelled.
 * feature rows: the keys and every model feature (the year features `sales_lag_52`, ... are
   checked once the model is loaded: only a model trained with `training.history_weeks` >=
   56 reads them).
@@ -29,6 +30,8 @@ from salesops.errors import DataError, UsageError
 from salesops.features.schema import ENTITY_KEYS, MODEL_FEATURES, YEAR_FEATURES
 
 FORMATS = (".csv", ".parquet")
+#: optional in an entity file: the week each row asks for, which must be the one forecast
+WEEK = "week"
 #: every model reads these (see `training.dataset.model_features`)
 CORE_FEATURES = [name for name in MODEL_FEATURES if name not in YEAR_FEATURES]
 #: bytes of a CSV read to check that it is text
@@ -72,11 +75,11 @@ def _classify(source: Path, columns: list[str], rows: int | None) -> InputFile:
     by_name: dict[str, str] = {}
     for column in columns:
         name = column.strip().lower()
-        if name in by_name and name in (*ENTITY_KEYS, *MODEL_FEATURES):
+        if name in by_name and name in (*ENTITY_KEYS, WEEK, *MODEL_FEATURES):
             raise DataError(f"{source}: columns {by_name[name]!r} and {column!r} are both "
                             f"{name}")
         by_name[name] = column
-    ours = [*ENTITY_KEYS, *MODEL_FEATURES]
+    ours = [*ENTITY_KEYS, WEEK, *MODEL_FEATURES]
     renames = {by_name[name]: name for name in ours if name in by_name and by_name[name] != name}
     if not any(name in by_name for name in MODEL_FEATURES):
         missing = [key for key in ENTITY_KEYS if key not in by_name]
