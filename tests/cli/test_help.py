@@ -56,3 +56,14 @@ def test_every_option_has_help(group):
         for param in command.params:
             if isinstance(param, typer.core.TyperOption):
                 assert param.help, (path, param.opts)
+
+
+def test_help_pages_break_lines_where_the_terminal_does(cli, monkeypatch):
+    """Docstrings are wrapped in the source; on a wide terminal a paragraph is one line."""
+    for path, command in commands():
+        for paragraph in (command.help or "").split("\n\n"):
+            assert "\n" not in paragraph, path
+    monkeypatch.setenv("COLUMNS", "200")
+    page = cli("pipeline", "run", "--help").stdout
+    assert ("Idempotent: a re-run skips what is up to date (same data, a champion trained on it, "
+            "a server running the champion).") in page

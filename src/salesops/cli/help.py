@@ -3,13 +3,16 @@ commands instead of in every option declaration.
 
 * A flag (`--json`, `--yes`, `--help`) takes no value, but Typer 0.29 prints its type as a
   `<bool>` placeholder, which reads as "give true or false". A flag shows no type here.
-* A group's command list shows each command's first docstring paragraph with its source
-  line breaks kept, so a summary wrapped at 80 columns in the code breaks mid-sentence on a
-  wider terminal. The summary becomes that paragraph on one line (the terminal wraps it).
+* Rich help keeps a docstring's source line breaks (in a group's command list, and in a
+  command's page past the first paragraph), so text wrapped at 80-odd columns in the code
+  breaks mid-sentence on a wider terminal and twice on a narrower one. Each paragraph
+  becomes one line here, which the terminal wraps where it needs to (click's `\\b` marks a
+  paragraph to keep as written).
 """
 
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 
 import typer
@@ -25,8 +28,11 @@ def polish(command: typer.core.TyperGroup | typer.core.TyperCommand,
     help_option = command.get_help_option(SimpleNamespace(help_option_names=list(help_names)))
     if help_option is not None:
         help_option.metavar = ""
-    if command.help and not command.short_help:
-        command.short_help = " ".join(command.help.split("\n\n")[0].split())
+    if command.help:
+        paragraphs = [paragraph if paragraph.startswith("\b") else " ".join(paragraph.split())
+                      for paragraph in inspect.cleandoc(command.help).split("\n\n")]
+        command.help = "\n\n".join(paragraphs)
+        command.short_help = command.short_help or paragraphs[0]
     for sub in getattr(command, "commands", {}).values():
         polish(sub, help_names)
     return command
