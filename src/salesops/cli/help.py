@@ -25,7 +25,11 @@ def polish(command: typer.core.TyperGroup | typer.core.TyperCommand,
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
     # the help option is made on first use; make it now, from the same names, to fix it too
-    help_option = command.get_help_option(SimpleNamespace(help_option_names=list(help_names)))
+    # (cosmetic: should click's context grow needs, the help keeps its placeholder)
+    try:
+        help_option = command.get_help_option(SimpleNamespace(help_option_names=list(help_names)))
+    except (AttributeError, TypeError):
+        help_option = None
     if help_option is not None:
         help_option.metavar = ""
     if command.help:
