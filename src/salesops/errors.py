@@ -6,7 +6,7 @@ Exit codes (also in the README):
 |------|---------|
 | 0    | success |
 | 1    | the command ran and found a problem (drift found, model not promoted, job failed) |
-| 2    | usage or configuration error (bad flag, unknown config key, wrong type) |
+| 2    | usage or configuration error (bad flag, unknown key, wrong type); a file not writable |
 | 3    | bad input data (missing file or column, failed validation) |
 | 4    | a required earlier step has not run (e.g. train before `features build`) |
 | 5    | an external service does not answer or refuses (database, tracking server, model server) |
