@@ -86,8 +86,10 @@ def _infra(settings: Settings, progress: Progress) -> tuple[str, str]:
 def _features(settings: Settings, progress: Progress, force: bool) -> tuple[str, str]:
     from salesops.features.build import build
 
-    workspace = Workspace(settings.workspace)
-    manifest = workspace.read_json(workspace.build_manifest)
+    from salesops.features.offline import read_manifest
+
+    # the server's copy on the `postgres` profile: what training and serving will read
+    manifest = read_manifest(settings, Workspace(settings.workspace))
     if not force and manifest is not None and _same_data(settings, manifest):
         return "skipped", f"up to date (fingerprint {manifest['fingerprint']})"
     built = build(settings, progress=progress)
@@ -106,12 +108,13 @@ def _same_data(settings: Settings, manifest: dict[str, Any]) -> bool:
 
 
 def _train(settings: Settings, force: bool, epoch_progress: str) -> tuple[str, str]:
+    from salesops.features.offline import read_manifest
     from salesops.training import registry
     from salesops.training.submit import submit
     from salesops.training.tracking import connect
 
     workspace = Workspace(settings.workspace)
-    fingerprint = workspace.read_json(workspace.build_manifest)["fingerprint"]
+    fingerprint = read_manifest(settings, workspace)["fingerprint"]
     connect(settings)
     champion = registry.champion_lineage(settings.mlflow.model_name)
     if not force and champion is not None and champion[1] == fingerprint:

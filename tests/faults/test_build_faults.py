@@ -38,8 +38,8 @@ def salesops(workspace: Path, *args: str, fault: str | None = None,
 
 
 def _env(workspace: Path, fault: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SALESOPS_")}
-    env["SALESOPS_PROJECT__WORKSPACE"] = str(workspace)
+    """The test's environment (tests/conftest.py clears the developer's SALESOPS_*)."""
+    env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}
     if fault:
         env[FAULT_ENV] = fault
     return env

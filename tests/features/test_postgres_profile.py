@@ -291,3 +291,40 @@ def test_infra_down_drops_only_the_schemas_salesops_created(cli, workspace, monk
     monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_SCHEMA", "public")
     refused = cli("infra", "up")
     assert refused.exit_code == 2 and "postgres_schema" in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["build.inside_online_write", "build.before_switch"])
+def test_a_build_killed_before_its_switch_leaves_the_servers_build_whole(
+        workspace, monkeypatch, database, point):
+    """The offline tables, the online rows and the manifest on the server switch in one
+    transaction: a `kill -9` before it changes none of them."""
+    import psycopg
+
+    from tests.faults.test_build_faults import salesops
+
+    _use_postgres(monkeypatch, database)
+    for args in (["infra", "up"], ["features", "build", *SMALL, "--seed", "1"]):
+        assert salesops(workspace, *args).returncode == 0
+
+    def server_state():
+        with psycopg.connect(**PG, dbname=database) as conn:
+            tables = [row[0] for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'salesops' "
+                "AND tablename NOT LIKE '%%\\_\\_staging' ORDER BY 1")]
+            assert "salesops_dept_weekly" in tables  # Feast's online table
+            return {table: conn.execute(
+                f'SELECT md5(string_agg(t::text, \',\' ORDER BY t::text)) FROM salesops."{table}" t'
+                if table != "build_manifest" else
+                "SELECT manifest::text FROM salesops.build_manifest").fetchone()[0]
+                for table in tables}
+
+    before = server_state()
+    killed = salesops(workspace, "features", "build", *SMALL, "--seed", "7", fault=point)
+    assert killed.returncode == -9, killed.stderr
+    assert server_state() == before
+    again = salesops(workspace, "features", "build", *SMALL, "--seed", "7")
+    assert again.returncode == 0, again.stderr
+    after = server_state()
+    assert after["salesops_dept_weekly"] != before["salesops_dept_weekly"]
+    assert after["build_manifest"] != before["build_manifest"]

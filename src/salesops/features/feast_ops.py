@@ -82,8 +82,13 @@ def _generation_yaml(text: str, generation: Generation) -> Path:
     import yaml
 
     config = yaml.safe_load(text)
-    if config["online_store"].get("type") == "sqlite":
-        config["online_store"]["path"] = str(generation.online_db.absolute())
+    online = config["online_store"]
+    if online.get("type") == "sqlite":
+        online["path"] = str(generation.online_db.absolute())
+    elif online.get("type") == "postgres":  # the schema `postgres.switch_tables` moves from
+        from salesops.features.postgres import online_staging_schema
+
+        online["db_schema"] = online_staging_schema(online["db_schema"])
     generation.feature_store_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     return generation.feature_store_yaml
 

@@ -44,6 +44,10 @@ class PgTarget:
     schema: str
 
     @property
+    def online_staging_schema(self) -> str:
+        return online_staging_schema(self.schema)
+
+    @property
     def mlflow_schema(self) -> str:
         """Where MLflow keeps its tables on the same server, beside the feature store's."""
         return f"{self.schema}_mlflow"
@@ -65,6 +69,11 @@ class PgTarget:
         options = quote(f"-csearch_path={schema}", safe="")
         return (f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.database}"
                 f"?sslmode={self.sslmode}&options={options}")
+
+
+def online_staging_schema(schema: str) -> str:
+    """Where a build writes its online rows before they switch in (see `switch_tables`)."""
+    return f"{schema}_online_staging"
 
 
 def pg_target(settings: Settings) -> PgTarget:
@@ -160,7 +169,7 @@ def prepare(target: PgTarget) -> list[str]:
     import psycopg
     from psycopg import sql
 
-    schemas = [target.schema, target.mlflow_schema]
+    schemas = [target.schema, target.online_staging_schema, target.mlflow_schema]
     with connect(target, autocommit=True) as conn:
         for schema in schemas:
             exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
@@ -188,10 +197,17 @@ def prepare(target: PgTarget) -> list[str]:
 
 
 def stage_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
-    """Load every frame into `<schema>.<name>__staging`; `switch_tables` puts them in place."""
+    """Load every frame into `<schema>.<name>__staging`, and empty the online staging schema
+    (a killed build's rows), which the build's Feast online store then fills; `switch_tables`
+    puts both in place."""
     from psycopg import sql
 
     with connect(target) as conn:
+        for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s",
+                                     (target.online_staging_schema,)).fetchall():
+            conn.execute(sql.SQL("DROP TABLE {}").format(
+                sql.Identifier(target.online_staging_schema, table)))
+        conn.commit()
         for name, frame in frames.items():
             staging = sql.Identifier(target.schema, f"{name}__staging")
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
@@ -201,8 +217,9 @@ def stage_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
 
 
 def switch_tables(target: PgTarget, names: Iterable[str], manifest: Mapping[str, object]) -> None:
-    """One transaction: the staged tables replace the current ones and the manifest row is
-    rewritten, so every reader sees the old build or the new one, whole."""
+    """One transaction: the staged offline tables and online tables replace the current ones
+    and the manifest row is rewritten, so every reader sees the old build or the new one,
+    whole (Postgres DDL is transactional)."""
     from psycopg import sql
 
     with connect(target) as conn, conn.transaction():
@@ -211,6 +228,14 @@ def switch_tables(target: PgTarget, names: Iterable[str], manifest: Mapping[str,
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
             conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                 sql.Identifier(target.schema, f"{name}__staging"), sql.Identifier(name)))
+        online = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s",
+                              (target.online_staging_schema,)).fetchall()
+        for (name,) in online:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                sql.Identifier(target.schema, name)))
+            conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                sql.Identifier(target.online_staging_schema, name),
+                sql.Identifier(target.schema)))
         _write_manifest(conn, target, manifest)
 
 
@@ -305,7 +330,7 @@ def drop_schemas(target: PgTarget) -> list[str]:
 
     dropped = []
     with connect(target, autocommit=True) as conn:
-        for schema in (target.schema, target.mlflow_schema):
+        for schema in (target.schema, target.online_staging_schema, target.mlflow_schema):
             row = conn.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace "
                                "WHERE nspname = %s", (schema,)).fetchone()
             if row is not None and row[0] == OWNER_MARK:
