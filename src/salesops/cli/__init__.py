@@ -126,8 +126,6 @@ def _failed(output: Output, exc: BaseException) -> int:
         return _fail(output, message, "usage_error", code)
     if isinstance(exc, KeyboardInterrupt):
         return _fail(output, "interrupted", "interrupted", 130)
-    if isinstance(exc, BrokenPipeError):  # the reader left (`salesops ... | head`)
-        return 141  # what a shell reports for SIGPIPE
     if isinstance(exc, OSError) and exc.errno in CANNOT_WRITE:
         where = f" {exc.filename}" if exc.filename else ""
         return _fail(output, f"{CANNOT_WRITE[exc.errno]}{where}: {_strerror(exc)}",

@@ -67,7 +67,7 @@ class Output:
 
                 human(Console(highlight=False, soft_wrap=True))
             sys.stdout.flush()  # now, so a write error is raised here, not at exit
-        except BrokenPipeError:
+        except BrokenPipeError:  # the reader left (`| head`): click ends quietly (exit 1)
             raise
         except OSError as exc:
             if exc.filename is not None or exc.errno is None:
