@@ -86,3 +86,19 @@ def test_tracking_error_is_masked_at_its_source(monkeypatch):
     with pytest.raises(ServiceUnavailable) as err:
         check_reachable(load_settings())
     assert "hunter2" not in err.value.one_line() and "alice:***@127.0.0.1:9" in err.value.message
+
+
+def test_debug_traceback_is_masked_too(cli, monkeypatch, tmp_path):
+    """An internal error's traceback quotes the values it failed on: no password in it."""
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__PROFILE", "postgres")
+    monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL",
+                       "postgresql://alice:hunter2@127.0.0.1:1/db")
+    monkeypatch.setattr("salesops.cli.config_cmd._to_toml", _explode)
+    result = cli("config", "show", "--debug")
+    assert result.exit_code == 70 and "Traceback" in result.stderr
+    assert "hunter2" not in result.stderr and "alice:***@127.0.0.1:1" in result.stderr
+
+
+def _explode(data):
+    raise RuntimeError(f"cannot render {data['feature_store']['postgres_url']} "
+                       "postgresql://alice:hunter2@127.0.0.1:1/db")

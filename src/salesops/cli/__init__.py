@@ -1,7 +1,7 @@
 """The `salesops` command line: one Typer sub-app per command group.
 
 Nothing heavy is imported here: `salesops --help` must not load torch, feast, mlflow,
-kserve or kubernetes (tests/cli/test_startup.py checks `sys.modules`).
+kserve or kubernetes (tests/cli/test_cli.py checks `sys.modules`).
 """
 
 from __future__ import annotations
@@ -132,10 +132,10 @@ def _failed(output: Output, exc: BaseException) -> int:
                      "not_writable", UsageError.exit_code)
     if not isinstance(exc, Exception):  # SystemExit and the like: not ours to render
         raise exc
-    if output.debug:  # a bug: say so, traceback only under --debug
+    if output.debug:  # a bug: say so, traceback only under --debug (masked: CI logs keep it)
         import traceback
 
-        traceback.print_exception(exc)
+        sys.stderr.write(mask_url("".join(traceback.format_exception(exc))))
     hint = "" if output.debug else " (run with --debug for the traceback)"
     return _fail(output, f"internal error: {type(exc).__name__}: {exc}{hint}", "internal_error",
                  INTERNAL_ERROR)
