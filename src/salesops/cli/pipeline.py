@@ -13,7 +13,8 @@ app = typer.Typer(help="The whole lifecycle in one command.", no_args_is_help=Tr
 def run(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Redo every step, even if up to date."),
-    nodes: int = typer.Option(None, "--nodes", min=1, help="Training processes."),
+    nodes: int = typer.Option(None, "--nodes", min=1, max=64,
+                              help="Training processes; default training.nodes."),
     epochs: int = typer.Option(None, "--epochs", min=1,
                                help="Training epochs (default: training.epochs)."),
     monitor: bool = typer.Option(False, "--monitor", help="End with `drift`; exit 1 on drift."),
