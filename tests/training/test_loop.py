@@ -17,9 +17,9 @@ from salesops.training.distributed import (
     all_agree_to_stop,
     broadcast_from_main,
     init_from_env,
-    launch_local,
     shutdown,
 )
+from salesops.training.launch import LaunchFailed, launch_local
 from salesops.training.inputs import ModelInputs
 from salesops.training.loop import TrainConfig, train
 from salesops.training.metrics import regression_metrics
@@ -160,14 +160,17 @@ def test_two_process_early_stopping_stops_all_ranks_together(tmp_path):
 
 
 def test_a_failing_rank_fails_the_launch_without_hanging():
+    """With its own error, as one process would raise it (not its peer's broken
+    connection), and where it came from in a note."""
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"rank 1 failed: ValueError: rank one gives up$"):
+    with pytest.raises(ValueError, match=r"^rank one gives up\nsecond line") as err:
         launch_local(2, _failing_entry, timeout_s=LAUNCH_TIMEOUT_S)
+    assert err.value.__notes__[0].startswith("raised on training rank 1:\nTraceback")
     assert time.monotonic() - started < 60
 
 
 def test_launch_local_timeout():
-    with pytest.raises(RuntimeError, match="timed out"):
+    with pytest.raises(LaunchFailed, match="timed out"):
         launch_local(2, _sleeping_entry, timeout_s=3)
 
 

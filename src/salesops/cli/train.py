@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import typer
 
 from salesops.cli.state import State, state_of
@@ -10,6 +12,23 @@ from salesops.errors import CheckFailed, UsageError
 app = typer.Typer(help="Train demand models (local DDP or a Kubeflow TrainJob).",
                   no_args_is_help=True)
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
+
+#: the bounds of the config's training.nodes and training.epochs (the config module is not
+#: imported at start-up; a test keeps the two in step)
+NODES_RANGE = (1, 64)
+EPOCHS_RANGE = (1, 1000)
+
+
+def nodes_option(help_text: str = "Worker processes (local) or nodes (TrainJob); default "
+                 "training.nodes."):
+    """`--nodes`, the same in `train submit` and `pipeline run`: out of range is exit 2."""
+    return typer.Option(None, "--nodes", min=NODES_RANGE[0], max=NODES_RANGE[1], help=help_text)
+
+
+def epochs_option():
+    return typer.Option(None, "--epochs", min=EPOCHS_RANGE[0], max=EPOCHS_RANGE[1],
+                        help="Most epochs to train (early stopping may end sooner); default "
+                        "training.epochs.")
 
 
 def _mode(no_promote: bool, force_promote: bool) -> str:
@@ -21,8 +40,8 @@ def _mode(no_promote: bool, force_promote: bool) -> str:
 @app.command("submit")
 def submit(
     ctx: typer.Context,
-    nodes: int = typer.Option(None, "--nodes", help="Worker processes (local) or nodes (TrainJob)."),
-    epochs: int = typer.Option(None, "--epochs"),
+    nodes: int = nodes_option(),
+    epochs: int = epochs_option(),
     no_promote: bool = typer.Option(False, "--no-promote", help="Never move `champion`."),
     force_promote: bool = typer.Option(False, "--force-promote", help="Promote past the gate."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Kubernetes: print the TrainJob as "
@@ -37,14 +56,11 @@ def submit(
 
     state = state_of(ctx)
     settings = state.settings(training={"nodes": nodes, "epochs": epochs})
-    if nodes is not None and nodes < 1:
-        raise UsageError("--nodes must be at least 1")
     if dry_run or wait or settings.backend.kind == "kubernetes":
         from salesops.cli.train_job import submit_job
 
         return submit_job(state, settings, _mode(no_promote, force_promote), dry_run, wait)
-    state.output.step(f"training on {settings.training.nodes} process(es), "
-                      f"{settings.training.epochs} epochs")
+    state.output.step("building the training set from the feature store")
     progress = progress_mode(state.output.quiet)
     _render(state, run_submit(settings, _mode(no_promote, force_promote), progress))
 
@@ -52,20 +68,24 @@ def submit(
 @app.command("run")
 def run(
     ctx: typer.Context,
-    no_promote: bool = typer.Option(False, "--no-promote"),
-    force_promote: bool = typer.Option(False, "--force-promote"),
+    no_promote: bool = typer.Option(False, "--no-promote", help="Never move `champion`."),
+    force_promote: bool = typer.Option(False, "--force-promote",
+                                       help="Promote past the gate."),
 ) -> None:
-    """Worker entry point (what each process or pod runs; rank from RANK/WORLD_SIZE)."""
+    """Worker entry point (what each process or pod runs; rank from RANK/WORLD_SIZE).
+    Rank 0 registers the version once every rank has finished."""
+    from salesops.training.publish import publish
     from salesops.training.submit import settings_payload
     from salesops.training.worker import run_worker
 
     state = state_of(ctx)
+    settings = state.settings()
     # a pod's log is a file: plain lines, whatever the terminal
     progress = "off" if state.output.quiet else "lines"
-    summary = run_worker(settings_payload(state.settings()), _mode(no_promote, force_promote),
-                         progress)
-    if summary is not None:
-        _render(state, summary)
+    candidate = run_worker(settings_payload(settings), _mode(no_promote, force_promote),
+                           progress)
+    if candidate is not None:
+        _render(state, publish(settings, candidate))
 
 
 @app.command("status")
@@ -108,22 +128,36 @@ def _render(state: State, summary: dict) -> None:
         raise typer.Exit(CheckFailed.exit_code)
 
 
-def _connected(ctx: typer.Context):
-    """State and settings, with MLflow pointed at the configured tracking store."""
+def _registry(ctx: typer.Context):
+    """State and settings, with MLflow pointed at the tracking store, which must exist:
+    these commands create nothing where there is none."""
     from salesops.training.tracking import connect
 
     state = state_of(ctx)
     settings = state.settings()
-    connect(settings)
+    connect(settings, create=False)
     return state, settings
+
+
+@contextmanager
+def _holding(settings, command: str):
+    """The workspace lock, where there is a workspace (a remote registry may have none)."""
+    from salesops.workspace import Workspace, locked
+
+    workspace = Workspace(settings.workspace)
+    if not workspace.exists():
+        yield
+        return
+    with locked(workspace, command):
+        yield
 
 
 @models_app.command("list")
 def list_models(ctx: typer.Context) -> None:
-    """Registered versions, holdout metrics and aliases."""
+    """Registered versions, holdout metrics and aliases (reads only)."""
     from salesops.training import registry
 
-    state, settings = _connected(ctx)
+    state, settings = _registry(ctx)
     rows = registry.list_versions(settings.mlflow.model_name)
     state.output.emit(rows, lambda console: console.print(state.output.table(
         settings.mlflow.model_name, ["version", "aliases", "WAPE %", "MAPE %", "run"],
@@ -132,20 +166,45 @@ def list_models(ctx: typer.Context) -> None:
 
 @models_app.command("promote")
 def promote(ctx: typer.Context, version: str = typer.Argument(..., help="Version to promote.")) -> None:
-    """Make VERSION the champion (no gate: an operator's decision)."""
+    """Make VERSION the champion (no gate: an operator's decision). A running server keeps
+    serving its version until `salesops serve deploy`."""
     from salesops.training import registry
 
-    state, settings = _connected(ctx)
-    registry.promote(settings.mlflow.model_name, version)
-    state.output.emit({"champion": version}, lambda c: c.print(f"champion is now v{version}"))
+    state, settings = _registry(ctx)
+    with _holding(settings, "models promote"):
+        registry.promote(settings.mlflow.model_name, version)
+    _emit_champion(state, settings, {"champion": version}, f"champion is now v{version}")
 
 
 @models_app.command("rollback")
 def rollback(ctx: typer.Context) -> None:
-    """Give `champion` back to the previous champion."""
+    """Give `champion` back to the previous champion. A running server keeps serving its
+    version until `salesops serve deploy`."""
     from salesops.training import registry
 
-    state, settings = _connected(ctx)
-    old, new = registry.rollback(settings.mlflow.model_name)
-    state.output.emit({"from": old, "champion": new},
-                      lambda c: c.print(f"champion rolled back from v{old} to v{new}"))
+    state, settings = _registry(ctx)
+    with _holding(settings, "models rollback"):
+        old, new = registry.rollback(settings.mlflow.model_name)
+    _emit_champion(state, settings, {"from": old, "champion": new},
+                   f"champion rolled back from v{old} to v{new}")
+
+
+def _emit_champion(state: State, settings, data: dict, message: str) -> None:
+    """The new champion, and what the deployed server (local backend) still serves."""
+    served = _served_version(settings)
+    if served is not None and served[1] != data["champion"]:
+        data = {**data, "serving": {"url": served[0], "model_version": served[1]}}
+    state.output.emit(data, lambda c: c.print(message))
+    if "serving" in data:
+        state.output.warn(f"the model server at {served[0]} still serves v{served[1]}; "
+                          f"`salesops serve deploy` switches it to v{data['champion']}")
+
+
+def _served_version(settings) -> tuple[str, str] | None:
+    if settings.backend.kind != "local":
+        return None
+    from salesops.serving.deployment import running_record
+    from salesops.workspace import Workspace
+
+    record = running_record(Workspace(settings.workspace))
+    return (record["url"], str(record["model_version"])) if record else None

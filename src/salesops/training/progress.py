@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import Literal
 
@@ -24,15 +25,20 @@ def progress_mode(quiet: bool) -> Mode:
 
 
 @contextmanager
-def epoch_progress(mode: Mode, epochs: int):
-    """Yield the `on_epoch` callback for `training.loop.train`."""
+def epoch_progress(mode: Mode, epochs: int, workers: str = ""):
+    """Yield the `on_epoch` callback for `training.loop.train`. `workers` says who trains
+    (`2 processes × 1 thread`); it heads the output. Each line gives the epoch's time and
+    the time since training started."""
+    started = time.perf_counter()
+    header = f"training {epochs} epochs on {workers}" if workers else f"training {epochs} epochs"
     if mode == "bar":
-        with _bar(epochs) as report:
+        with _bar(epochs, header) as report:
             yield report
     elif mode == "lines":
+        print(header, file=sys.stderr, flush=True)
         yield lambda entry: print(
-            f"epoch {entry['epoch']:>3}/{epochs}  {_losses(entry)}  ({entry['seconds']:.1f}s)",
-            file=sys.stderr, flush=True)
+            f"epoch {entry['epoch']:>3}/{epochs}  {_losses(entry)}  ({entry['seconds']:.1f}s, "
+            f"{time.perf_counter() - started:.1f}s elapsed)", file=sys.stderr, flush=True)
     else:
         yield lambda entry: None
 
@@ -42,12 +48,13 @@ def _losses(entry: dict) -> str:
 
 
 @contextmanager
-def _bar(epochs: int):
+def _bar(epochs: int, header: str):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.progress import TimeElapsedColumn
 
     console = Console(stderr=True, force_terminal=True)
+    console.print(header, markup=False)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[losses]}"))
     with Progress(*columns, console=console) as progress:

@@ -1,7 +1,10 @@
 """Registered versions and their aliases: `challenger` for every run, `champion` by the gate.
 
 The champion's history is kept as a registered-model tag (a JSON list of versions), so that
-`rollback` restores the previous champion rather than guessing from version numbers.
+`rollback` restores the previous champion rather than guessing from version numbers. The
+tag and the alias are two writes: the history is read up to the version the alias names,
+so a promotion killed between them (history written, alias not moved) never counts, and
+neither does a rollback killed between them (alias moved, history not cut).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from salesops.errors import CheckFailed, PreconditionError, UsageError
+from salesops.faults import checkpoint
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -126,24 +130,43 @@ def champion_lineage(name: str) -> tuple[str, str | None] | None:
 
 def promote(name: str, version: str) -> None:
     c = client()
-    c.get_model_version(name, version)  # raises when the version does not exist
     history = _history(name)
+    _require_version(name, version)
     if history[-1:] != [version]:
         history.append(version)
-    c.set_registered_model_alias(name, CHAMPION, version)
+    # history first: killed before the alias moves, the old champion stays champion and
+    # this entry, past the alias, is ignored
     c.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    checkpoint("registry.after_history")
+    c.set_registered_model_alias(name, CHAMPION, version)
 
 
 def rollback(name: str) -> tuple[str, str]:
     """Give `champion` back to the previous champion; returns (from, to)."""
     history = _history(name)
     if len(history) < 2:
-        raise CheckFailed("no earlier champion to roll back to")
+        raise CheckFailed("no earlier champion to roll back to" if history else
+                          f"model {name!r} has no champion to roll back")
     current, previous = history[-1], history[-2]
     c = client()
+    # alias first: killed before the history is cut, its last entry is past the alias
     c.set_registered_model_alias(name, CHAMPION, previous)
+    checkpoint("registry.after_rollback_alias")
     c.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[:-1]))
     return current, previous
+
+
+def _require_version(name: str, version: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client().get_model_version(name, version)
+    except MlflowException:
+        versions = sorted((v.version for v in client().search_model_versions(
+            f"name = '{name}'")), key=int)
+        raise UsageError(f"model {name!r} has no version {version!r}",
+                         hint=f"its versions: {', '.join(map(str, versions))}" if versions
+                         else "it has none yet") from None
 
 
 def list_versions(name: str) -> list[dict]:
@@ -152,8 +175,8 @@ def list_versions(name: str) -> list[dict]:
     c = client()
     try:
         versions = c.search_model_versions(f"name = '{name}'")
-    except MlflowException as exc:
-        raise PreconditionError(f"no registered model {name!r}: {exc}",
+    except MlflowException:
+        raise PreconditionError(f"no registered model {name!r} in {where()}",
                                 hint="run `salesops train submit` first") from None
     rows = []
     for found in sorted(versions, key=lambda v: int(v.version)):
@@ -164,15 +187,34 @@ def list_versions(name: str) -> list[dict]:
                      "wape": metrics.get("holdout_wape"), "mape": metrics.get("holdout_mape"),
                      "run_id": v.run_id, "created": v.creation_timestamp})
     if not rows:
-        raise PreconditionError(f"no versions of {name!r}", hint="run `salesops train submit`")
+        raise PreconditionError(f"no versions of {name!r} in {where()}",
+                                hint="run `salesops train submit` first")
     return rows
 
 
 def _history(name: str) -> list[str]:
+    """The champions so far, oldest first, ending with the current one ([] without one)."""
     from mlflow.exceptions import MlflowException
 
     try:
         model = client().get_registered_model(name)
     except MlflowException:
-        raise UsageError(f"no registered model {name!r}") from None
-    return json.loads(model.tags.get(HISTORY_TAG, "[]"))
+        raise PreconditionError(f"no registered model {name!r} in {where()}",
+                                hint="run `salesops train submit` first") from None
+    history = json.loads(model.tags.get(HISTORY_TAG, "[]"))
+    current = (model.aliases or {}).get(CHAMPION)
+    if current is None:
+        return []
+    current = str(current)
+    if current not in history:  # moved by other means than salesops (MLflow's UI, API)
+        return [*history, current]
+    return history[:len(history) - history[::-1].index(current)]
+
+
+def where() -> str:
+    """The registry this process reads, as a message names it."""
+    import mlflow
+
+    from salesops.training.tracking import describe
+
+    return describe(mlflow.get_registry_uri())

@@ -1,5 +1,9 @@
 """`train submit`: N worker processes with torch.distributed (local), or a Kubeflow
-TrainJob (kubernetes)."""
+TrainJob (kubernetes).
+
+Locally the whole command holds the workspace lock, and only this process, alive and
+after every worker exited 0, registers the new version and moves the aliases.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Callable
 
 from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError
-from salesops.workspace import Workspace
+from salesops.workspace import Workspace, locked
 
 
 def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines") -> dict:
@@ -22,17 +26,22 @@ def submit(settings: Settings, promote_mode: str = "auto", progress: str = "line
     if workspace.read_json(workspace.build_manifest) is None:
         raise PreconditionError("no features to train on",
                                 hint="run `salesops infra up` and `salesops features build` first")
-    from salesops.training.distributed import launch_local
+    from salesops.training.threads import prefer_passive_wait
+
+    prefer_passive_wait()  # before torch loads in this process (`--nodes 1` trains here)
+    from salesops.training.launch import LaunchFailed, launch_local
+    from salesops.training.publish import publish
     from salesops.training.tracking import check_reachable
     from salesops.training.worker import run_worker
 
-    check_reachable(settings)  # before minutes of training, not after
-
-    try:
-        return launch_local(settings.training.nodes, run_worker,
-                            (settings_payload(settings), promote_mode, progress))
-    except RuntimeError as exc:
-        raise CheckFailed(f"training failed: {exc}") from None
+    with locked(workspace, "train submit"):
+        check_reachable(settings)  # before minutes of training, not after
+        try:
+            candidate = launch_local(settings.training.nodes, run_worker,
+                                     (settings_payload(settings), promote_mode, progress))
+        except LaunchFailed as exc:
+            raise CheckFailed(f"training failed: {exc}", hint="nothing was registered") from None
+        return publish(settings, candidate)
 
 
 def trainjob_manifest(settings: Settings, promote_mode: str = "auto") -> dict:

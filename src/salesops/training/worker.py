@@ -1,15 +1,17 @@
 """What every training process runs (`salesops train run`; a local worker or a TrainJob pod).
 
 Rank 0 builds the point-in-time training set once and shares the arrays; every rank trains
-under DDP; rank 0 alone evaluates on the holdout, logs to MLflow, registers a version and
-applies the promotion gate. The champion alias moves last, after everything else succeeded,
-so a failed or interrupted run never changes it.
+under DDP; rank 0 alone evaluates on the holdout, decides the promotion gate and logs the
+run and its model to MLflow. Nothing is registered here: `training.publish` registers the
+version and moves the aliases once every rank has succeeded, in the process that launched
+them (`train submit`) or on rank 0 after the ranks' last barrier (`train run` in a pod).
+A run killed before that leaves an MLflow run without a registered version, and the
+champion untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import multiprocessing
 import os
@@ -24,6 +26,7 @@ from typing import Any
 
 from salesops import __version__
 from salesops.config import Settings
+from salesops.faults import checkpoint
 
 # MLflow's artifact upload bars would interleave with the epoch lines on stderr, and its
 # INFO lines (database migrations, signature checks) are noise in a training log
@@ -33,16 +36,23 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
                progress: str = "lines") -> dict | None:
-    """Entry point of each rank. Returns the run summary on rank 0, None elsewhere.
+    """Entry point of each rank. Returns, on rank 0, the logged run for `publish.publish`
+    (None elsewhere), once every rank has got this far.
 
     `progress` is a `training.progress` mode: "bar", "lines" or "off".
     """
-    from salesops.training.distributed import init_from_env, shutdown
+    from salesops.training import threads as cpu
+
+    cpu.prefer_passive_wait()  # before torch loads (a pod's `train run`)
+    from salesops.training.distributed import barrier, init_from_env, shutdown
 
     settings = Settings(**settings_data)
     info = init_from_env()
+    # this node's cores among this node's ranks: a local launch's or a pod's (its CPU limit)
+    cpu.apply(cpu.per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     try:
-        summary = _train(settings, info, promote_mode, progress)
+        candidate = _train(settings, info, promote_mode, progress)
+        barrier(info)
     finally:
         if multiprocessing.parent_process() is not None:  # a spawned local worker
             from salesops.teardown import silence_native_teardown
@@ -52,7 +62,7 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     # with "connection closed" before this rank's own report is out. The local launcher
     # tears it down after the report; a pod's exit closes it.
     shutdown(info)
-    return summary
+    return candidate
 
 
 def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict | None:
@@ -60,6 +70,7 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
     from salesops.training.loop import TrainConfig, train
     from salesops.training.model import Scalers
     from salesops.training.progress import epoch_progress
+    from salesops.training.threads import describe
 
     training_set = None
     if info.is_main:
@@ -70,18 +81,22 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
     scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
     config = TrainConfig.from_section(settings.training)
     started = time.perf_counter()
-    with epoch_progress(progress if info.is_main else "off", config.epochs) as on_epoch:
+    mode = progress if info.is_main else "off"
+    with epoch_progress(mode, config.epochs, describe(info.world_size, _threads())) as on_epoch:
         result = train(arrays["train"], arrays["y_train"], arrays["val"], arrays["y_val"],
                        scalers, config, info, on_epoch=on_epoch)
     if not info.is_main:
         return None
-    with _quiet_mlflow():
-        return _finish(settings, training_set, result, scalers, info, promote_mode,
-                       time.perf_counter() - started)
+    checkpoint("train.after_epochs")
+    with quiet_mlflow():
+        candidate = _log_run(settings, training_set, result, scalers, info, promote_mode,
+                             time.perf_counter() - started)
+    checkpoint("train.after_log")
+    return candidate
 
 
 @contextlib.contextmanager
-def _quiet_mlflow():
+def quiet_mlflow():
     """MLflow logs INFO lines, library warnings and `print`s registry messages to stdout;
     stdout carries our JSON, so keep warnings and above, on stderr."""
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -90,7 +105,8 @@ def _quiet_mlflow():
         yield
 
 
-def _finish(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
+def _log_run(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
+    """Score the holdout, decide the gate, log the run and its model (not registered)."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -116,7 +132,7 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({**settings.training.model_dump(), "world_size": info.world_size,
-                           "backend": info.backend, "train_rows": len(training_set.train),
+                           "threads": _threads(), "backend": info.backend, "train_rows": len(training_set.train),
                            "holdout_rows": len(holdout), "features": len(features),
                            "holdout_start": training_set.holdout_start.date().isoformat()})
         for entry in result.history:
@@ -136,31 +152,30 @@ def _finish(settings, training_set, result, scalers, info, promote_mode, seconds
         with tempfile.TemporaryDirectory() as tmp:
             artifacts = write_artifacts(Path(tmp), result.model, scalers, features)
             example = holdout[model_input_columns(features)].head(5)
-            # registry chatter ("Created version ...") is printed to stderr unasked; the
-            # summary below says the same
-            with contextlib.redirect_stderr(io.StringIO()):
-                info_model = mlflow.pyfunc.log_model(
-                    name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
-                    signature=infer_signature(example, predictions[:5]),
-                    input_example=example, registered_model_name=name,
-                    pip_requirements=[f"salesops=={__version__}"],
-                )
-        version = str(info_model.registered_model_version)
-        registry.client().set_registered_model_alias(name, registry.CHALLENGER, version)
-        if decision.promote:
-            registry.promote(name, version)
+            logged = mlflow.pyfunc.log_model(
+                name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
+                signature=infer_signature(example, predictions[:5]),
+                input_example=example, pip_requirements=[f"salesops=={__version__}"],
+            )
     return {
-        "run_id": run.info.run_id, "model_name": name, "version": version,
-        "promoted": decision.promote, "reason": decision.reason,
+        "run_id": run.info.run_id, "model_name": name,
+        "model_uri": f"runs:/{run.info.run_id}/{logged.name}",
+        "promote": decision.promote, "reason": decision.reason,
         "previous_champion": champion, "metrics": rows,
         # the baseline that binds the gate: the one the model beats by the least
         "best_baseline": decision.binding_baseline,
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "train_seconds": round(seconds, 2),
-        "world_size": info.world_size, "backend": info.backend,
+        "world_size": info.world_size, "threads": _threads(), "backend": info.backend,
         "train_rows": len(training_set.train), "holdout_rows": len(holdout),
         "holdout_start": training_set.holdout_start.date().isoformat(),
     }
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _champion_bar(name: str, holdout, predictions):

@@ -1,0 +1,216 @@
+"""`models list | promote | rollback` on a real MLflow registry (SQLite in the workspace):
+reading creates nothing, writing holds the workspace lock, a missing version is a usage
+error, and a promotion or rollback killed between its two writes leaves a champion whose
+history is right."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from salesops.faults import ENV as FAULT_ENV
+from tests.serving.conftest import only_env
+
+SALESOPS = str(Path(sys.executable).parent / "salesops")
+NAME = "salesops-demand"
+pytestmark = pytest.mark.slow  # MLflow's first use of a SQLite store: ~5-15 s
+
+
+def salesops(workspace: Path, *args: str, fault: str | None = None):
+    env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run([SALESOPS, *args], env=env, capture_output=True, text=True,
+                          timeout=180, cwd=workspace.parent)
+
+
+def _registry(workspace: Path, versions: int) -> None:
+    """A workspace whose registry has `versions` versions (no artifacts: only the registry
+    is read here) and v1 as champion."""
+    assert salesops(workspace, "-q", "infra", "up").returncode == 0
+    with only_env(workspace.parent, {"SALESOPS_PROJECT__WORKSPACE": str(workspace)}):
+        from salesops.config import load_settings
+        from salesops.training import registry
+        from salesops.training.tracking import connect
+
+        connect(load_settings())
+        client = registry.client()
+        client.create_registered_model(NAME)
+        for _ in range(versions):
+            client.create_model_version(NAME, source=str(workspace / "mlartifacts" / "none"))
+        registry.promote(NAME, "1")
+
+
+def _champion(workspace: Path) -> str:
+    result = salesops(workspace, "models", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return next(row["version"] for row in result_json(result) if "champion" in row["aliases"])
+
+
+def result_json(result):
+    import json
+
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def three_versions(tmp_path) -> Path:
+    workspace = tmp_path / "ws"
+    _registry(workspace, 3)
+    return workspace
+
+
+def test_reading_an_empty_folder_creates_nothing_and_names_the_path(cli, tmp_path, monkeypatch):
+    for command in (["models", "list"], ["models", "rollback"], ["models", "promote", "1"]):
+        result = cli(*command)
+        assert result.exit_code == 4, (command, result.stderr)
+        assert f"no MLflow tracking store in {tmp_path / '.salesops'}" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # not even the workspace folder
+    # ... so the folder is still free for a workspace
+    assert cli("infra", "up").exit_code == 0
+
+
+def test_a_workspace_without_a_registry_stays_without_one(cli, workspace):
+    assert cli("infra", "up").exit_code == 0
+    before = sorted(p.name for p in workspace.iterdir())
+    result = cli("models", "list")
+    assert result.exit_code == 4 and str(workspace) in result.stderr
+    assert sorted(p.name for p in workspace.iterdir()) == before
+
+
+def test_promoting_a_version_that_does_not_exist_is_a_usage_error(three_versions):
+    result = salesops(three_versions, "models", "promote", "99")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("error: model 'salesops-demand' has no version '99' "
+                                     "(its versions: 1, 2, 3)")
+    assert _champion(three_versions) == "1"
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from salesops.workspace import Workspace, locked
+    with locked(Workspace(__import__("pathlib").Path(sys.argv[1])), "test holder"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_promote_and_rollback_wait_for_the_lock_list_does_not(three_versions):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(three_versions)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["models", "promote", "2"], ["models", "rollback"]):
+            busy = salesops(three_versions, *command)
+            assert busy.returncode == 75, busy.stderr
+            assert "`test holder`" in busy.stderr
+        assert _champion(three_versions) == "1"  # read while the lock is held
+    finally:
+        holder.kill()
+        holder.wait()
+    assert salesops(three_versions, "models", "promote", "2").returncode == 0
+
+
+def test_a_promotion_killed_between_its_writes_never_happened(three_versions):
+    killed = salesops(three_versions, "models", "promote", "2", fault="registry.after_history")
+    assert killed.returncode == -9, killed.stderr
+    assert _champion(three_versions) == "1"
+    # the history written before the kill names v2, but v2 never was champion: nothing to
+    # roll back to, and a later promotion rolls back to v1, not to v2
+    assert salesops(three_versions, "models", "rollback").returncode == 1
+    assert salesops(three_versions, "models", "promote", "3").returncode == 0
+    rolled = salesops(three_versions, "models", "rollback", "--json")
+    assert result_json(rolled) == {"from": "3", "champion": "1"}
+
+
+def test_a_rollback_killed_between_its_writes_is_complete(three_versions):
+    assert salesops(three_versions, "models", "promote", "2").returncode == 0
+    assert salesops(three_versions, "models", "promote", "3").returncode == 0
+    killed = salesops(three_versions, "models", "rollback", fault="registry.after_rollback_alias")
+    assert killed.returncode == -9, killed.stderr
+    assert _champion(three_versions) == "2"
+    # the history still ends with v3, past the alias: the next rollback goes 2 -> 1
+    rolled = salesops(three_versions, "models", "rollback", "--json")
+    assert rolled.returncode == 0 and result_json(rolled) == {"from": "2", "champion": "1"}
+
+
+def test_a_dead_or_wrong_tracking_store_fails_within_seconds(cli, workspace, monkeypatch):
+    """A wrong database is exit 2, a server that does not answer exit 5: both in one line
+    naming the store (MLflow alone retries a database for ~100 s, then exit 70)."""
+    cases = [("postgresql+psycopg://postgres@127.0.0.1:5432/salesops_no_such_db", 2,
+              'database "salesops_no_such_db" does not exist'),
+             ("postgresql+psycopg://salesops_no_such_user@127.0.0.1:5432/postgres", 2,
+              'role "salesops_no_such_user" does not exist'),
+             ("postgresql+psycopg://postgres:pw@127.0.0.1:9/postgres", 5, "does not answer")]
+    import mlflow  # noqa: F401 - their first imports (seconds on a busy machine) are not timed
+    import psycopg  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+    for uri, code, words in cases:
+        monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", uri)
+        for command in (["models", "list"], ["models", "promote", "1"]):
+            started = time.monotonic()
+            result = cli(*command)
+            assert time.monotonic() - started < 10, (uri, command)
+            assert result.exit_code == code, (uri, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and words in lines[0], lines
+            assert "pw@" not in lines[0] and "127.0.0.1:" in lines[0]
+
+
+class _Broken:
+    """A tracking "server" on loopback: /health answers `health`, every API call `api`."""
+
+    def __init__(self, health: int, api: int):
+        import http.server
+        import threading
+
+        codes = {"/health": health}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                code = codes.get(self.path.split("?")[0], api)
+                body = f"<html>{code}</html>".encode()  # what a proxy or another app sends
+                self.send_response(code)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("health, api, code", [(200, 500, 5), (200, 404, 2), (404, 404, 2),
+                                               (503, 503, 5)])
+def test_a_tracking_server_that_fails_or_is_not_mlflow_fails_within_seconds(
+        cli, workspace, monkeypatch, health, api, code):
+    import mlflow  # noqa: F401 - its first import (seconds on a busy machine) is not timed
+
+    server = _Broken(health, api)
+    try:
+        monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", server.url)
+        started = time.monotonic()
+        result = cli("models", "list")
+        assert time.monotonic() - started < 15
+    finally:
+        server.close()
+    assert result.exit_code == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and server.url in lines[0], lines
