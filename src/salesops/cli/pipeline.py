@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesops.cli.state import state_of
+from salesops.cli.train import nodes_option
 
 app = typer.Typer(help="The whole lifecycle in one command.", no_args_is_help=True)
 
@@ -13,8 +14,7 @@ app = typer.Typer(help="The whole lifecycle in one command.", no_args_is_help=Tr
 def run(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Redo every step, even if up to date."),
-    nodes: int = typer.Option(None, "--nodes", min=1, max=64,
-                              help="Training processes; default training.nodes."),
+    nodes: int = nodes_option("Training processes"),
     epochs: int = typer.Option(None, "--epochs", min=1,
                                help="Training epochs (default: training.epochs)."),
     monitor: bool = typer.Option(False, "--monitor", help="End with `drift`; exit 1 on drift."),

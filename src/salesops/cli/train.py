@@ -19,16 +19,30 @@ NODES_RANGE = (1, 64)
 EPOCHS_RANGE = (1, 1000)
 
 
-def nodes_option(help_text: str = "Worker processes (local) or nodes (TrainJob); default "
-                 "training.nodes."):
-    """`--nodes`, the same in `train submit` and `pipeline run`: out of range is exit 2."""
-    return typer.Option(None, "--nodes", min=NODES_RANGE[0], max=NODES_RANGE[1], help=help_text)
+def _in_range(bounds: tuple[int, int]):
+    low, high = bounds
+
+    def check(value: int | None) -> int | None:
+        if value is not None and not low <= value <= high:
+            raise typer.BadParameter(f"{value} is not in the range {low} to {high}")
+        return value
+
+    return check
+
+
+def nodes_option(help_text: str = "Worker processes (local) or nodes (TrainJob)"):
+    """`--nodes`, the same in `train submit` and `pipeline run`: out of range is a usage
+    error (exit 2) that names the range."""
+    low, high = NODES_RANGE
+    return typer.Option(None, "--nodes", callback=_in_range(NODES_RANGE),
+                        help=f"{help_text}, {low} to {high}; default training.nodes.")
 
 
 def epochs_option():
-    return typer.Option(None, "--epochs", min=EPOCHS_RANGE[0], max=EPOCHS_RANGE[1],
-                        help="Most epochs to train (early stopping may end sooner); default "
-                        "training.epochs.")
+    low, high = EPOCHS_RANGE
+    return typer.Option(None, "--epochs", callback=_in_range(EPOCHS_RANGE),
+                        help=f"Most epochs to train (early stopping may end sooner), {low} to "
+                        f"{high}; default training.epochs.")
 
 
 def _mode(no_promote: bool, force_promote: bool) -> str:
