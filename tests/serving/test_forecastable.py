@@ -7,6 +7,7 @@ import pytest
 
 from salesops.config import load_settings
 from salesops.errors import PreconditionError
+from salesops.features.generation import ensure_current
 from salesops.serving.forecastable import read_forecastable, refused
 from salesops.workspace import Workspace
 
@@ -25,7 +26,7 @@ def write_build(root, series=SERIES, policies=True) -> Workspace:
     manifest = {"next_week": NEXT_WEEK}
     if policies:
         manifest["policies"] = {"ended_after_weeks": 4}
-    workspace.root.mkdir(parents=True, exist_ok=True)
+    ensure_current(workspace)
     workspace.build_manifest.write_text(json.dumps(manifest))
     frame = pd.DataFrame(series, columns=["store", "dept", "first_week", "last_week", "weeks",
                                           "status"])
