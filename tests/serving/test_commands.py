@@ -1,12 +1,16 @@
 """`serve` and `predict` when something they need is missing: one line, the right exit code."""
 
+import contextlib
 import http.server
 import json
 import socket
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
+from salesops.faults import ENV as FAULT
 from salesops.workspace import Workspace
 from tests.serving.conftest import free_port
 
@@ -55,10 +59,12 @@ def test_status_and_stop_with_nothing_deployed(cli, workspace):
 
 
 @pytest.mark.slow
-def test_deploy_refuses_a_port_another_model_server_answers_on(cli, serving_env, monkeypatch):
-    class Foreign(http.server.BaseHTTPRequestHandler):
+def test_deploy_names_the_other_workspace_whose_server_has_the_port(cli, serving_env,
+                                                                   monkeypatch):
+    class OtherServer(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            body = json.dumps({"pid": 4242}).encode()
+            body = json.dumps({"pid": 4242, "workspace": "/elsewhere/ws",
+                               "deploy_id": "0123"}).encode()
             self.send_response(200)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -67,22 +73,117 @@ def test_deploy_refuses_a_port_another_model_server_answers_on(cli, serving_env,
         def log_message(self, *args):
             pass
 
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Foreign) as foreign:
-        threading.Thread(target=foreign.serve_forever, daemon=True).start()
-        monkeypatch.setenv("SALESOPS_SERVING__PORT", str(foreign.server_address[1]))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtherServer) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        monkeypatch.setenv("SALESOPS_SERVING__PORT", str(other.server_address[1]))
         result = cli("serve", "deploy")
-        foreign.shutdown()
+        other.shutdown()
     assert result.exit_code == 2
-    assert "already served by another model server (pid 4242)" in result.stderr
+    assert ("already served by the model server of the workspace /elsewhere/ws (pid 4242)"
+            in result.stderr)
+    assert "salesops serve stop" in result.stderr
+
+
+@pytest.mark.slow
+def test_deploy_refuses_a_port_another_program_holds(cli, serving_env, monkeypatch):
+    with socket.socket() as busy:  # a port held without SO_REUSEPORT
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("SALESOPS_SERVING__PORT", str(port))
+        result = cli("serve", "deploy")
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert not Workspace(Path(serving_env["SALESOPS_PROJECT__WORKSPACE"])).server_state.exists()
 
 
 @pytest.mark.slow
 def test_deploy_reports_a_server_that_dies_during_start_up(cli, serving_env, monkeypatch):
-    with socket.socket() as busy:  # a port held without SO_REUSEPORT
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        monkeypatch.setenv("SALESOPS_SERVING__PORT", str(busy.getsockname()[1]))
-        result = cli("serve", "deploy")
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(free_port()))
+    monkeypatch.setenv(FAULT, "serve-run:loading")  # the server kills itself while loading
+    result = cli("serve", "deploy")
     assert result.exit_code == 1
-    assert "exited during start-up" in result.stderr
-    assert "cannot listen on 127.0.0.1" in result.stderr  # the log tail
+    assert "exited during start-up (exit code -9)" in result.stderr
+    assert "loading salesops-demand v1" in result.stderr  # the log tail
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://127.0.0.1:8080", "http://",
+                                 "http://127.0.0.1:port", "127.0.0.1:8080"])
+def test_predict_with_a_malformed_url_is_a_usage_error(cli, workspace, url):
+    """`--url not-a-url` was an internal error (exit 70) with a traceback."""
+    result = cli("predict", "--store", "1", "--dept", "1", "--url", url)
+    assert result.exit_code == 2, result.stderr
+    assert "is not an http(s) URL like http://127.0.0.1:8080" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predict_gives_up_connecting_within_seconds(cli, workspace):
+    """An address that never completes a connection (a full accept queue here; a firewall
+    that drops packets elsewhere) held `predict` for 30 s."""
+    with socket.socket() as blackhole, socket.socket() as filler:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)
+        filler.connect(blackhole.getsockname())  # the queue is full: later SYNs are dropped
+        started = time.monotonic()
+        result = cli("predict", "--store", "1", "--dept", "1", "--url",
+                     f"http://127.0.0.1:{blackhole.getsockname()[1]}")
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 5, result.stderr
+    assert "timed out" in result.stderr and elapsed < 8
+
+
+@pytest.mark.parametrize("reply, message", [
+    (b"-ERR unknown command 'POST'\r\n", "does not speak HTTP"),  # e.g. Redis
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", "not with JSON"),
+    (b'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}', "not as a salesops model server"),
+    (b"", "no model server answers"),  # accepts, then hangs up
+])
+def test_predict_against_something_that_is_not_a_model_server(cli, workspace, reply, message):
+    """Non-HTTP answers were an internal error (exit 70); JSON without predictions a
+    KeyError (70)."""
+    with _replying(reply) as url:
+        result = cli("predict", "--store", "1", "--dept", "1", "--url", url)
+    assert result.exit_code == 5, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predict_timeout_against_a_silent_server(cli, workspace):
+    with _replying(None) as url:
+        started = time.monotonic()
+        result = cli("predict", "--store", "1", "--dept", "1", "--url", url, "--timeout", "1")
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 5 and "timed out" in result.stderr
+    assert elapsed < 5
+
+
+@contextlib.contextmanager
+def _replying(reply: bytes | None):
+    """A loopback server that sends `reply` to every connection and hangs up (None: says
+    nothing and keeps the connection open)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if reply is None:
+                held.append(conn)
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+        listener.close()
+        for conn in held:
+            conn.close()

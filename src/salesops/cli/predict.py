@@ -14,7 +14,10 @@ def predict(
     ctx: typer.Context,
     store: list[int] = typer.Option(None, "--store", help="Store id (repeatable)."),
     dept: list[int] = typer.Option(None, "--dept", help="Department id (repeatable)."),
-    url: str = typer.Option(None, "--url", help="Model server URL (default: the deployed one)."),
+    url: str = typer.Option(None, "--url", help="Model server URL (default: this workspace's "
+                            "deployed server, which must be the one answering there)."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for the "
+                                  "answer (connecting gives up after 3)."),
     protocol: str = typer.Option("v1", "--protocol", help="v1 or v2 (Open Inference Protocol)."),
     input_: Path = typer.Option(None, "--input", help="Score a CSV/parquet offline: entity "
                                 "keys (store, dept) or full feature rows."),
@@ -30,21 +33,35 @@ def predict(
         raise UsageError("give one --dept for each --store, e.g. --store 1 --dept 3")
     if protocol not in ("v1", "v2"):
         raise UsageError(f"--protocol {protocol!r}: use v1 or v2")
-    from salesops.serving.client import default_url, predict as ask_server
-
-    settings = state.settings()
-    result = ask_server(url or default_url(settings), settings.mlflow.model_name, list(store),
-                        list(dept), protocol)
+    result = _ask_server(state, url, list(store), list(dept), protocol, timeout)
 
     def human(console) -> None:
         rows = [(p["store"], p["dept"], p["week"], f"{p['forecast']:,.2f}",
                  result["model_version"]) for p in result["predictions"]]
+        whose = f" (workspace {result['workspace']})" if result["workspace"] else ""
         console.print(state.output.table(
-            f"next-week sales forecast from {result['url']}",
+            f"next-week sales forecast from {result['url']}{whose}",
             ["store", "dept", "week", "forecast", "model version"], rows))
         console.print(f"round trip {result['latency_ms']:.1f} ms ({protocol})", markup=False)
 
     state.output.emit(result, human)
+
+
+def _ask_server(state: State, url: str | None, stores: list[int], depts: list[int],
+                protocol: str, timeout: float) -> dict:
+    """Without --url, the server on this workspace's address must serve this workspace (a
+    server of another one may answer there); with --url, whoever it is, named."""
+    from salesops.serving import client
+
+    settings = state.settings()
+    if url is None:
+        url = client.default_url(settings)
+        served = client.require_this_workspace(url, settings.workspace, timeout)
+    else:
+        url = client.check_url(url)
+        served = client.identify(url, timeout) or {}
+    result = client.predict(url, settings.mlflow.model_name, stores, depts, protocol, timeout)
+    return {**result, "workspace": served.get("workspace")}
 
 
 def _score_file(state: State, source: Path, target: Path) -> None:

@@ -18,16 +18,25 @@ ALIAS = typer.Option(None, "--alias", help="Serve the version this alias points 
 
 @app.command("run")
 def run(ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = VERSION,
-        alias: str = ALIAS) -> None:
+        alias: str = ALIAS,
+        deploy_id: str = typer.Option(None, "--deploy-id", hidden=True),
+        listen_fd: int = typer.Option(None, "--listen-fd", hidden=True),
+        commit_fd: int = typer.Option(None, "--commit-fd", hidden=True)) -> None:
     """Run the model server in the foreground (what a container runs)."""
+    from salesops.serving.handover import Launch
     from salesops.serving.scorer import resolve_version
     from salesops.serving.server import run_server
 
     state = state_of(ctx)
+    launch = None
+    if deploy_id is not None or listen_fd is not None or commit_fd is not None:
+        if None in (deploy_id, listen_fd, commit_fd):  # set by `serve deploy`, all three
+            raise UsageError("--deploy-id, --listen-fd and --commit-fd go together")
+        launch = Launch(deploy_id, listen_fd, commit_fd)
     settings = state.settings(serving={"host": host, "port": port})
     version = resolve_version(settings, version, alias)
     run_server(settings, settings.serving.host, settings.serving.port, version,
-               state.output.step)
+               state.output.step, launch)
 
 
 @app.command("deploy")
@@ -111,6 +120,10 @@ def _render(state: State, record: dict) -> None:
             rows = [(key, record.get(key)) for key in ("running", "ready", "pid", "url",
                     "model_name", "model_version", "uptime_s", "log")]
             console.print(state.output.table("model server", ["", ""], rows))
+        if record.get("answering"):
+            other = record["answering"]
+            console.print(f"another model server answers on this port: pid {other['pid']}, "
+                          f"workspace {other['workspace']}", markup=False)
 
     state.output.emit(record, human)
 

@@ -1,24 +1,36 @@
 """The model server's client: entity keys out, forecasts back, over V1 or V2 (stdlib only).
 
 Also where the server's URL comes from when none is given: the deployed server's record in
-the workspace, else `serving.host`/`serving.port`.
+the workspace, else `serving.host`/`serving.port`; and who a server is (its info route:
+pid, deploy id, workspace), so that a client can tell this workspace's server from another
+one on the same port.
+
+Requests go through `http.client` on a new connection each, with a short connect timeout
+(an address where nothing answers fails in seconds, not after the read timeout) and no
+proxy (a model server on loopback must not be asked through `$http_proxy`). Whatever goes
+wrong ends as one line: a malformed URL is a usage error (exit 2), anything the server does
+or fails to do a ServiceUnavailable (exit 5), a refused request a DataError (exit 3).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import time
-import urllib.error
-import urllib.request
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from salesops.config import Settings
-from salesops.errors import DataError, ServiceUnavailable
+from salesops.errors import DataError, ServiceUnavailable, UsageError
 from salesops.workspace import Workspace
 
-#: the route with the server's pid and model version (added by salesops.serving.server)
+#: the route with the server's pid, deploy id, workspace and model (salesops.serving.app)
 INFO_PATH = "/salesops/server"
 DEPLOY_HINT = "run `salesops serve deploy`"
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 30.0  # a request the server accepted
 
 
 def client_url(host: str, port: int) -> str:
@@ -36,19 +48,79 @@ def default_url(settings: Settings) -> str:
     return client_url(settings.serving.host, settings.serving.port)
 
 
+def check_url(url: str) -> str:
+    """`url` without a trailing slash; UsageError unless it is an http(s) URL with a host."""
+    example = "an http(s) URL like http://127.0.0.1:8080"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise UsageError(f"--url {url!r} is not {example}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {url!r} is not {example}")
+    return url.rstrip("/")
+
+
+def server_info(url: str, timeout: float = 2) -> dict[str, Any] | None:
+    """The salesops server's info at `url` (pid, deploy_id, workspace, model, ready); None
+    when nothing answers there, or something that is not a salesops model server."""
+    try:
+        return _info(*_request("GET", url.rstrip("/") + INFO_PATH, None, timeout))
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def _info(status: int, body: bytes) -> dict[str, Any] | None:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer if status == 200 and isinstance(answer, dict) and "pid" in answer else None
+
+
+def same_workspace(info: dict[str, Any] | None, workspace: Path) -> bool:
+    served = (info or {}).get("workspace")
+    return bool(served) and Path(served).resolve() == Path(workspace).resolve()
+
+
+def identify(url: str, timeout: float = 5) -> dict[str, Any] | None:
+    """The info of the salesops server at `url`; None when what answers there is not one;
+    ServiceUnavailable when nothing does."""
+    try:
+        return _info(*_request("GET", url.rstrip("/") + INFO_PATH, None, timeout))
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServiceUnavailable(f"no model server answers at {url}: {_reason(exc)}",
+                                 hint=DEPLOY_HINT) from None
+
+
+def require_this_workspace(url: str, workspace: Path, timeout: float = 5) -> dict[str, Any]:
+    """The info of the server at `url`, which must serve `workspace`; else why not, in one
+    line (ServiceUnavailable)."""
+    info = identify(url, timeout)
+    if info is None:
+        raise ServiceUnavailable(f"{url} answers, but not as a salesops model server",
+                                 hint=f"{DEPLOY_HINT}, or pass --url")
+    if not same_workspace(info, workspace):
+        raise ServiceUnavailable(
+            f"the model server at {url} (pid {info.get('pid')}) serves the workspace "
+            f"{info.get('workspace') or '(unknown)'}, not this one ({Path(workspace)})",
+            hint=f"{DEPLOY_HINT} here, or pass --url {url} to ask that server anyway")
+    return info
+
+
 def get_json(url: str, timeout: float = 2) -> Any:
     """GET a JSON document on a new connection; None when nothing (valid) answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
+        status, body = _request("GET", url, None, timeout)
+        return json.loads(body) if status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
         return None
 
 
 def predict(url: str, model: str, stores: list[int], depts: list[int],
-            protocol: str = "v1", timeout: float = 30) -> dict[str, Any]:
+            protocol: str = "v1", timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
     """Forecasts for the (store, dept) pairs, the model version and the round-trip time."""
-    base = url.rstrip("/")
+    base = check_url(url)
     if protocol == "v2":
         endpoint = f"{base}/v2/models/{model}/infer"
         body = {"inputs": [{"name": name, "datatype": "INT64", "shape": [len(values)],
@@ -57,44 +129,83 @@ def predict(url: str, model: str, stores: list[int], depts: list[int],
     else:
         endpoint = f"{base}/v1/models/{model}:predict"
         body = {"instances": [{"store": s, "dept": d} for s, d in zip(stores, depts)]}
-    request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
-                                     headers={"content-type": "application/json"})
     started = time.perf_counter()
-    answer = _post(request, url, model, timeout)
+    answer = _post(endpoint, json.dumps(body).encode(), base, model, timeout)
     latency_ms = (time.perf_counter() - started) * 1000
-    if protocol == "v2":
-        outputs = {output["name"]: output["data"] for output in answer["outputs"]}
-        rows = [{"store": s, "dept": d, "week": w, "forecast": f}
-                for s, d, w, f in zip(stores, depts, outputs["week"], outputs["forecast"])]
-    else:
-        rows = answer["predictions"]
-    return {"url": base, "protocol": protocol, "model_name": answer["model_name"],
-            "model_version": answer["model_version"], "latency_ms": round(latency_ms, 3),
-            "predictions": rows}
-
-
-def _post(request: urllib.request.Request, url: str, model: str, timeout: float) -> dict:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        message = _error_message(exc)
-        if exc.code == 404:
-            raise ServiceUnavailable(f"{url} does not serve model {model!r}: {message}",
-                                     hint=DEPLOY_HINT) from None
-        if 400 <= exc.code < 500:
-            raise DataError(f"the model server refused the request: {message}") from None
-        raise ServiceUnavailable(f"the model server at {url} failed (HTTP {exc.code}): "
-                                 f"{message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ServiceUnavailable(f"no model server answers at {url}: {reason}",
+        if protocol == "v2":
+            outputs = {output["name"]: output["data"] for output in answer["outputs"]}
+            rows = [{"store": s, "dept": d, "week": w, "forecast": f}
+                    for s, d, w, f in zip(stores, depts, outputs["week"], outputs["forecast"])]
+        else:
+            rows = answer["predictions"]
+        return {"url": base, "protocol": protocol, "model_name": answer["model_name"],
+                "model_version": answer["model_version"], "latency_ms": round(latency_ms, 3),
+                "predictions": rows}
+    except (KeyError, TypeError) as exc:
+        raise ServiceUnavailable(f"{base} answered, but not as a salesops model server "
+                                 f"(no {exc} in its answer)") from None
+
+
+def _post(endpoint: str, body: bytes, url: str, model: str, timeout: float) -> dict:
+    try:
+        status, payload = _request("POST", endpoint, body, timeout)
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServiceUnavailable(f"no model server answers at {url}: {_reason(exc)}",
                                  hint=DEPLOY_HINT) from None
+    if status == 200:
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ServiceUnavailable(f"{url} answered, but not with JSON: is it a salesops "
+                                     "model server?")
+        return answer
+    message = _error_message(payload, status)
+    if status == 404:
+        raise ServiceUnavailable(f"{url} does not serve model {model!r}: {message}",
+                                 hint=DEPLOY_HINT)
+    if 400 <= status < 500:
+        raise DataError(f"the model server refused the request: {message}")
+    raise ServiceUnavailable(f"the model server at {url} failed (HTTP {status}): {message}")
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    body = exc.read().decode(errors="replace")
+def _request(method: str, url: str, body: bytes | None, timeout: float) -> tuple[int, bytes]:
+    """(status, body) of one request on a new connection; OSError or HTTPException when
+    the server cannot be reached or does not speak HTTP."""
+    parts = urlsplit(url)
+    connect_timeout = min(CONNECT_TIMEOUT_S, timeout)
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout,
+                                           context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
     try:
-        return json.loads(body).get("error") or body
+        conn.connect()
+        conn.sock.settimeout(timeout)
+        headers = {"content-type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.HTTPException):
+        return f"it does not speak HTTP ({type(exc).__name__})"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _error_message(payload: bytes, status: int) -> str:
+    text = payload.decode(errors="replace")
+    try:
+        return json.loads(text).get("error") or text
     except (ValueError, AttributeError):
-        return body.strip() or exc.reason
+        return text.strip()[:200] or f"HTTP {status}"

@@ -1,18 +1,27 @@
 """`serve deploy | status | stop` on the local backend: `serve run` as a background process.
 
-The deployed server is described by one JSON file in the workspace (pid, url, model
-version, log). A deploy never leaves the user without a server: the new process starts
-beside the old one (on the same port, thanks to SO_REUSEPORT, see `server`), and only once
-it answers as itself (its pid on the info route, and `/v2/health/ready`) is the old one
-stopped and the file rewritten. If the new one dies or misses `serving.ready_timeout_s`, it
-is stopped, the old one keeps serving, and the error points at the new one's log.
+The deployed server is described by one JSON file in the workspace (pid, deploy id, url,
+model version, log), written atomically: it is the commit point of a deploy. `deploy`,
+`stop` (and `infra down`, through `stop`) hold the workspace lock, so two of them never
+interleave (the second exits 75).
+
+A deploy never leaves the user without a server, and drops no request: the running server
+hands its listening socket over (see `handover`), the new process starts on that same
+socket, and only once it answers as itself (its deploy id on the info route, ready) is the
+record rewritten and the old one stopped; stopping drains it (it stops accepting, finishes
+in flight, closes keep-alive connections at their next response), and the connections it
+no longer accepts wait in the shared queue for the new one. If the new one dies or misses
+`serving.ready_timeout_s`, it is stopped, the old one keeps serving, and the error points at
+the new one's log. Servers exit by themselves when the record stops naming them, so a
+deploy killed at any point leaves exactly the recorded server running.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -21,18 +30,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from salesops.backends.local.server_process import alive, stop_recorded, terminate
 from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError, UsageError
-from salesops.serving.client import INFO_PATH, client_url, get_json
-from salesops.workspace import Workspace, atomic_write_text
+from salesops.faults import checkpoint
+from salesops.serving.client import client_url, same_workspace, server_info
+from salesops.workspace import Workspace, atomic_write_text, locked
 
 Progress = Callable[[str], None]
-STOP_WAIT_S = 20
 LOG_TAIL = 15
 KEEP_LOGS = 10
 #: a local server answers its info route in milliseconds; a port that accepts and stays
 #: silent is not one of ours
 PROBE_TIMEOUT_S = 0.5
+#: set in this process by MLflow (`set_tracking_uri`) and holding the database URL with its
+#: password: the server reads the config itself and must not inherit them
+SECRET_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def deploy(settings: Settings, config: Path | None, version: str | None, alias: str | None,
@@ -47,60 +60,129 @@ def deploy(settings: Settings, config: Path | None, version: str | None, alias: 
     if workspace.read_json(workspace.build_manifest) is None:
         raise PreconditionError("no online features to serve",
                                 hint="run `salesops infra up` and `salesops features build` first")
+    with locked(workspace, "serve deploy"):
+        return _deploy(settings, workspace, config, version, alias, progress)
+
+
+def _deploy(settings: Settings, workspace: Workspace, config: Path | None, version: str | None,
+            alias: str | None, progress: Progress) -> dict[str, Any]:
     from salesops.serving.scorer import resolve_version
 
     version = resolve_version(settings, version, alias)
-    previous = running_record(workspace)
     host, port = settings.serving.host, settings.serving.port
     url = client_url(host, port)
-    _refuse_foreign_server(url, previous["pid"] if previous else None)
+    previous = running_record(workspace)
+    listener = _listener(workspace, previous, host, port, progress)
+    deploy_id = secrets.token_hex(8)
     log = _new_log(workspace)
-    child = _spawn(["serve", "run", "--host", host, "--port", str(port), "--model-version",
-                    version], config, log)
+    commit_read, commit_write = os.pipe()
+    try:
+        child = _spawn(["serve", "run", "--host", host, "--port", str(port), "--model-version",
+                        version, "--deploy-id", deploy_id, "--listen-fd",
+                        str(listener.fileno()), "--commit-fd", str(commit_read)],
+                       config, log, pass_fds=(listener.fileno(), commit_read))
+    except BaseException:
+        os.close(commit_write)
+        raise
+    finally:
+        listener.close()
+        os.close(commit_read)
     progress(f"starting the model server for {settings.mlflow.model_name} v{version} "
              f"(pid {child.pid}, log {log})")
-    try:
-        _wait_ready(child, url, log, settings.serving.ready_timeout_s, progress)
-    except BaseException:  # not ready, or the deploy was interrupted: the old one stays
-        terminate(child.pid)
-        raise
-    record = {"pid": child.pid, "host": host, "port": port, "url": url,
+    record = {"pid": child.pid, "deploy_id": deploy_id, "host": host, "port": port, "url": url,
+              "workspace": str(workspace.root.resolve()),
               "model_name": settings.mlflow.model_name, "model_version": version,
               "log": str(log), "started_at": time.time()}
-    atomic_write_text(workspace.server_state, json.dumps(record, indent=2) + "\n")
+    try:
+        checkpoint("serve-deploy:spawned")
+        _wait_ready(child, url, deploy_id, log, settings.serving.ready_timeout_s, progress)
+        checkpoint("serve-deploy:ready")
+        atomic_write_text(workspace.server_state, json.dumps(record, indent=2) + "\n")
+    except BaseException:  # not ready, or the deploy was interrupted: the old one stays
+        os.close(commit_write)
+        terminate(child.pid)
+        raise
+    os.close(commit_write)  # the new server is committed: it now lives as long as the record
+    checkpoint("serve-deploy:committed")
     progress(f"ready at {url}")
     if previous is not None:
         progress(f"stopping the previous server (pid {previous['pid']}, "
-                 f"v{previous['model_version']})")
+                 f"v{previous['model_version']}): it finishes what it has accepted")
         terminate(previous["pid"])
     return {**record, "running": True, "ready": True, "uptime_s": 0.0}
 
 
+def _listener(workspace: Workspace, previous: dict[str, Any] | None, host: str, port: int,
+              progress: Progress) -> socket.socket:
+    """The socket the new server listens on: the running server's, handed over, when it
+    serves the same address; else a new one bound here."""
+    from salesops.serving.handover import fetch_listener
+    from salesops.serving.server import bind
+
+    same_address = previous is not None and (previous["host"], previous["port"]) == (host, port)
+    if same_address:
+        listener = fetch_listener(previous["deploy_id"]) if previous.get("deploy_id") else None
+        if listener is not None:
+            return listener
+        progress(f"the running server (pid {previous['pid']}) cannot hand its socket over; "
+                 "stopping it first (requests in between are refused)")
+        terminate(previous["pid"])
+    try:
+        return bind(host, port)
+    except UsageError as exc:
+        raise _port_taken(workspace, client_url(host, port), exc) from None
+
+
+def _port_taken(workspace: Workspace, url: str, error: UsageError) -> UsageError:
+    """Say who holds the port, when it is a salesops model server."""
+    info = server_info(url, PROBE_TIMEOUT_S)
+    if info is None:
+        return UsageError(f"{error.message} (another program listens there)", hint=error.hint)
+    if same_workspace(info, workspace.root):
+        return UsageError(f"{url} is already served by a model server of this workspace that "
+                          f"`serve deploy` did not start (pid {info['pid']})",
+                          hint=f"stop it (kill {info['pid']}), or deploy on another --port")
+    return UsageError(f"{url} is already served by the model server of the workspace "
+                      f"{info.get('workspace') or '(unknown)'} (pid {info['pid']})",
+                      hint="run `salesops serve stop` there, or deploy on another --port")
+
+
 def status(settings: Settings) -> dict[str, Any]:
+    """The recorded server: running (its process), ready (it answers at its url as itself,
+    with the model loaded). `answering` says who else answers there, if anyone does."""
     if settings.backend.kind == "kubernetes":
         return _cluster(settings).status()
     workspace = Workspace(settings.workspace)
     record = workspace.read_json(workspace.server_state)
     if record is None:
-        return {"running": False, "pid": None}
-    running = _alive(record["pid"])
-    ready = running and _server_pid(record["url"]) == record["pid"]
-    uptime = round(time.time() - record["started_at"], 1) if running else None
-    return {**record, "running": running, "ready": ready, "uptime_s": uptime}
+        info = server_info(client_url(settings.serving.host, settings.serving.port),
+                           PROBE_TIMEOUT_S)
+        return {"running": False, "pid": None, **({"answering": _who(info)} if info else {})}
+    running = alive(record["pid"], record.get("deploy_id"))
+    info = server_info(record["url"], PROBE_TIMEOUT_S)
+    ours = info is not None and info.get("deploy_id") == record.get("deploy_id")
+    result = {**record, "running": running, "ready": bool(running and ours and info["ready"]),
+              "uptime_s": round(time.time() - record["started_at"], 1) if running else None}
+    if info is not None and not ours:
+        result["answering"] = _who(info)
+    return result
 
 
 def stop(settings: Settings, progress: Progress) -> dict[str, Any]:
     if settings.backend.kind == "kubernetes":
         return _cluster(settings).stop(progress)
     workspace = Workspace(settings.workspace)
-    record = workspace.read_json(workspace.server_state)
+    if workspace.read_json(workspace.server_state) is None:
+        return {"running": False, "pid": None}
+    with locked(workspace, "serve stop"):
+        record = stop_recorded(workspace, progress)
     if record is None:
         return {"running": False, "pid": None}
-    if _alive(record["pid"]):
-        progress(f"stopping the model server (pid {record['pid']})")
-        terminate(record["pid"])
-    workspace.server_state.unlink(missing_ok=True)
     return {**record, "running": False, "ready": False, "uptime_s": None, "stopped": True}
+
+
+def _who(info: dict[str, Any]) -> dict[str, Any]:
+    return {key: info.get(key) for key in ("pid", "workspace", "model_version", "deploy_id")}
 
 
 def move_traffic(settings: Settings, promote: bool, progress: Progress) -> dict[str, Any]:
@@ -130,57 +212,35 @@ def _cluster(settings: Settings):
 def running_record(workspace: Workspace) -> dict[str, Any] | None:
     """The deployed server's record, when that server is still running."""
     record = workspace.read_json(workspace.server_state)
-    return record if record is not None and _alive(record["pid"]) else None
+    if record is None or not alive(record["pid"], record.get("deploy_id")):
+        return None
+    return record
 
 
-def terminate(pid: int) -> None:
-    """SIGTERM (graceful: in-flight requests finish, the prediction log is flushed), then
-    SIGKILL after STOP_WAIT_S."""
-    for signum, wait_s in ((signal.SIGTERM, STOP_WAIT_S), (signal.SIGKILL, 5)):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.05)
-
-
-def _refuse_foreign_server(url: str, ours: int | None) -> None:
-    """Another `serve run` on the port (one `deploy` did not start) would share it with the
-    new server (SO_REUSEPORT), and the kernel would spread requests over both. A few probes:
-    each new connection may reach either of them."""
-    for _ in range(3):
-        pid = _server_pid(url)
-        if pid is None:  # nothing of ours answers; a port held otherwise fails the bind
-            return
-        if pid != ours:
-            raise UsageError(f"{url} is already served by another model server (pid {pid}) "
-                             "that `serve deploy` did not start",
-                             hint="stop it, or deploy on another --port")
-
-
-def _spawn(args: list[str], config: Path | None, log: Path) -> subprocess.Popen:
+def _spawn(args: list[str], config: Path | None, log: Path,
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """`salesops ARGS` detached (its own session), with stdout and stderr in `log`."""
     command = [sys.executable, "-m", "salesops", *(["--config", str(config)] if config else []),
                *args]
+    env = {name: value for name, value in os.environ.items() if name not in SECRET_ENV}
     with open(log, "wb") as out:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                pass_fds=pass_fds, env={**env, "PYTHONUNBUFFERED": "1"})
 
 
-def _wait_ready(child: subprocess.Popen, url: str, log: Path, timeout_s: float,
+def _wait_ready(child: subprocess.Popen, url: str, deploy_id: str, log: Path, timeout_s: float,
                 progress: Progress) -> None:
+    """Until the new server answers as itself, ready (while the old one shares the socket,
+    a probe may reach either)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if child.poll() is not None:
             _report_tail(log, progress)
             raise CheckFailed(f"the model server exited during start-up (exit code "
                               f"{child.returncode}); log: {log}")
-        if _server_pid(url) == child.pid and get_json(url + "/v2/health/ready", timeout=PROBE_TIMEOUT_S) is not None:
+        info = server_info(url, PROBE_TIMEOUT_S)
+        if info is not None and info.get("deploy_id") == deploy_id and info.get("ready"):
             return
         time.sleep(0.1)
     _report_tail(log, progress)
@@ -201,27 +261,3 @@ def _report_tail(log: Path, progress: Progress) -> None:
     progress(f"last lines of {log}:")
     for line in lines:
         progress(f"  {line}")
-
-
-def _server_pid(url: str) -> int | None:
-    """The pid the server at `url` reports (a new connection each time)."""
-    answer = get_json(url + INFO_PATH, timeout=PROBE_TIMEOUT_S)
-    return answer.get("pid") if isinstance(answer, dict) else None
-
-
-def _alive(pid: int) -> bool:
-    try:  # reap it if it is our own child (a deploy in this process), else it stays a zombie
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # Linux: make sure the pid was not reused by something else
-        return b"serve\x00run" in cmdline.read_bytes()
-    return True

@@ -1,15 +1,22 @@
 """`serve run`: the KServe model server in the foreground (what a container runs).
 
 The HTTP socket is bound before the model loads (a busy port fails in a second, not after
-the load) but listens only once the server starts, with SO_REUSEPORT: a new server can then
-start on the port of the one it replaces, and the kernel sends it connections only once it
-is ready (see `deployment`). gRPC is off; KServe's REST server gives V1, V2, health and
-`/metrics`. Per-request access and timing log lines are off: each costs more than a
-forecast. SIGTERM and SIGINT stop the server gracefully; the prediction log is flushed last.
+the load) but listens only once the server starts. It is bound without SO_REUSEPORT: no
+other program can join the port and answer part of its requests. Under `serve deploy` the
+socket comes from the deploy instead (`Launch`: the one the previous server listens on,
+shared, see `handover`), and the server stays tied to the workspace's record of what is
+deployed. gRPC is off; KServe's REST server gives V1, V2, health and `/metrics`, changed as
+`app` says. Per-request access and timing log lines are off: each costs more than a forecast.
+
+SIGTERM and SIGINT stop the server gracefully, by draining: it stops accepting (a successor
+sharing the socket accepts what is queued), finishes what is in flight, answers every
+keep-alive connection's next request with `Connection: close` (or closes it once it has
+been idle for IDLE_GRACE_S), then exits; the prediction log is flushed last.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -20,9 +27,14 @@ from collections.abc import Callable
 
 from salesops.config import Settings
 from salesops.errors import UsageError
-from salesops.serving.client import INFO_PATH
+from salesops.faults import checkpoint
+from salesops.serving.handover import Launch, ListenerService, watch_record
+from salesops.workspace import Workspace
 
 GRACE_S = 10
+#: how long a draining server waits for an idle keep-alive connection's next request
+IDLE_GRACE_S = 2.0
+log = logging.getLogger("salesops.serving")
 
 
 class ServerStopped(Exception):
@@ -30,43 +42,66 @@ class ServerStopped(Exception):
 
 
 def run_server(settings: Settings, host: str, port: int, version: str,
-               progress: Callable[[str], None]) -> None:
+               progress: Callable[[str], None], launch: Launch | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
     _log_to_stderr()
-    sock = bind(host, port)
+    workspace = Workspace(settings.workspace)
+    sock = adopt(launch.listen_fd, port) if launch else bind(host, port)
+    if launch:
+        watch_record(workspace.server_state, launch, _retire)
+    from salesops.serving.app import ServerState
     from salesops.serving.predictor import DemandPredictor
 
     predictor = DemandPredictor(settings, version)
+    handover = None
     try:
         progress(f"loading {settings.mlflow.model_name} v{version} and the online features")
+        checkpoint("serve-run:loading")
         predictor.load()
         how = ("directly (same numbers as pyfunc.predict)" if predictor.fast_path
                else "through pyfunc.predict")
         progress(f"{predictor.online.size:,} series online; the model is called {how}")
-        rest = _rest_server(predictor, port)
+        state = ServerState(workspace=workspace.root.resolve(),
+                            deploy_id=launch.deploy_id if launch else None)
+        server = _http_server(predictor, port, state, settings.serving.max_request_bytes)
+        if launch:
+            handover = ListenerService(sock, launch.deploy_id)
         progress(f"serving on http://{host}:{port}/v1/models/{predictor.name}:predict "
                  f"and /v2/models/{predictor.name}/infer (pid {os.getpid()})")
-        rest.run(sockets=[sock])
+        server.run(sockets=[sock])
     except ServerStopped:
         pass
     finally:
+        if handover is not None:
+            handover.close()
         sock.close()
         predictor.stop()
     progress("model server stopped")
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, not yet listening; UsageError when it is taken."""
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
                          hint="choose another --port or stop what uses it") from None
+    return sock
+
+
+def adopt(fd: int, port: int) -> socket.socket:
+    """The socket `serve deploy` passed as descriptor `fd` (bound to `port`)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise UsageError(f"--listen-fd {fd}: not an open socket ({exc.strerror})") from None
+    if sock.type != socket.SOCK_STREAM or sock.getsockname()[1] != port:
+        raise UsageError(f"--listen-fd {fd}: not a TCP socket bound to port {port}")
     return sock
 
 
@@ -85,36 +120,47 @@ def _stop(signum, frame) -> None:
     raise ServerStopped
 
 
-def _bad_request_in_one_line(record: logging.LogRecord) -> bool:
-    """KServe logs every 400 with its traceback; the message says all there is to say."""
-    from kserve.errors import InvalidInput
-
-    error = record.exc_info[1] if record.exc_info else None
-    if isinstance(error, InvalidInput):
-        record.msg, record.args, record.exc_info = f"bad request: {error}", (), None
-    return True
+def _retire(reason: str) -> None:
+    log.info("retiring: %s", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _rest_server(predictor, port: int):
-    """KServe's REST server for the one model, with our info route and quiet per-request logs."""
+def _http_server(predictor, port: int, state, max_request_bytes: int):
+    """KServe's app for the one model, changed as `app` says, behind a draining uvicorn."""
     from kserve import ModelServer
     from kserve.model_server import app
     from kserve.protocol.rest.server import RESTServer
+
+    from salesops.serving.app import install, model_plane
 
     server = ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False,
                          grace_period=GRACE_S)
     server.register_model(predictor)
     for name in ("kserve.trace", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("kserve").addFilter(_bad_request_in_one_line)
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
-    started = time.time()
+    dataplane, repository = model_plane(server.registered_models)
+    rest = RESTServer("kserve.model_server:app", dataplane, repository, port,
+                      grace_period=GRACE_S)
+    rest.create_application()
+    install(app, predictor, state, max_request_bytes)
+    return _draining_server(rest.config, state)
 
-    async def info() -> dict:
-        return {"pid": os.getpid(), "model_name": predictor.name,
-                "model_version": predictor.version, "started_at": started,
-                "online_series": predictor.online.size, "fast_path": predictor.fast_path}
 
-    app.add_api_route(INFO_PATH, info, methods=["GET"])
-    return RESTServer("kserve.model_server:app", server.dataplane,
-                      server.model_repository_extension, port, grace_period=GRACE_S)
+def _draining_server(config, state):
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            state.draining = True
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            deadline = time.monotonic() + IDLE_GRACE_S
+            while (self.server_state.connections and time.monotonic() < deadline
+                   and not self.force_exit):
+                await asyncio.sleep(0.02)
+            await super().shutdown()
+
+    return DrainingServer(config)

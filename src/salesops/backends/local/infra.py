@@ -14,6 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from salesops.backends.base import Component, InfraReport, Progress
+from salesops.backends.local.server_process import stop_recorded
 from salesops.config import Settings
 from salesops.errors import UsageError
 from salesops.workspace import LOCK_NAME, MARKER, Workspace, atomic_write_text, locked
@@ -134,6 +135,10 @@ class LocalInfra:
 
     def _down(self, report: InfraReport, progress: Progress) -> InfraReport:
         ws = self.workspace
+        stopped = stop_recorded(ws, progress)  # else it would outlive what it serves
+        if stopped is not None:
+            report.components.append(Component("model server", "process", "stopped",
+                                               f"pid {stopped['pid']}"))
         if self.settings.feature_store.profile == "postgres":
             from salesops.features.postgres import drop_schemas, pg_target
 
