@@ -78,10 +78,12 @@ def test_two_deploys_at_once_one_waits_its_turn(serving_env, ws, url, cli):
     while one kept answering."""
     first = salesops(serving_env, "serve", "deploy")
     holder = wait_for(lambda: _lock_holder(ws) == first.pid, timeout=120, every=0.02)
+    stop = cli("serve", "stop")  # nor does a stop slip in while a deploy is under way
     second = salesops(serving_env, "serve", "deploy")
     _, refused = second.communicate(timeout=300)
     first.communicate(timeout=300)
     assert holder, "the first deploy never held the workspace lock"
+    assert stop.exit_code == 75 and f"pid {first.pid}" in stop.stderr
     assert second.returncode == 75, refused
     assert f"pid {first.pid}" in refused and "serve deploy" in refused
     assert first.returncode == 0

@@ -172,9 +172,9 @@ def stop(settings: Settings, progress: Progress) -> dict[str, Any]:
     if settings.backend.kind == "kubernetes":
         return _cluster(settings).stop(progress)
     workspace = Workspace(settings.workspace)
-    if workspace.read_json(workspace.server_state) is None:
+    if not workspace.root.is_dir():
         return {"running": False, "pid": None}
-    with locked(workspace, "serve stop"):
+    with locked(workspace, "serve stop"):  # a deploy under way may be about to write a record
         record = stop_recorded(workspace, progress)
     if record is None:
         return {"running": False, "pid": None}
