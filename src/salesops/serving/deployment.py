@@ -72,9 +72,10 @@ def _deploy(settings: Settings, workspace: Workspace, config: Path | None, versi
     host, port = settings.serving.host, settings.serving.port
     url = client_url(host, port)
     previous = running_record(workspace)
-    listener = _listener(workspace, previous, host, port, progress)
     deploy_id = secrets.token_hex(8)
     log = _new_log(workspace)
+    listener = _listener(workspace, previous, host, port, progress)
+    # the new server stays tied to this deploy until it commits: see `handover`
     commit_read, commit_write = os.pipe()
     try:
         child = _spawn(["serve", "run", "--host", host, "--port", str(port), "--model-version",
@@ -84,7 +85,7 @@ def _deploy(settings: Settings, workspace: Workspace, config: Path | None, versi
     except BaseException:
         os.close(commit_write)
         raise
-    finally:
+    finally:  # the server has its own copies now
         listener.close()
         os.close(commit_read)
     progress(f"starting the model server for {settings.mlflow.model_name} v{version} "
