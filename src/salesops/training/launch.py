@@ -161,8 +161,11 @@ def _failure(exc: BaseException) -> _Failure:
         _rebuild(error)
     except Exception:  # noqa: BLE001 - a local class, an unpicklable attribute: the summary
         error = None
-    return _Failure(error, summary, isinstance(exc, SalesOpsError),
-                    isinstance(exc, dist.DistError), "".join(traceback.format_exception(exc)))
+    trace = "".join(traceback.format_exception(exc))
+    # gloo reports a lost peer as a plain RuntimeError: known by where it was raised
+    collective = isinstance(exc, dist.DistError) or (
+        not isinstance(exc, SalesOpsError) and f"torch{os.sep}distributed{os.sep}" in trace)
+    return _Failure(error, summary, isinstance(exc, SalesOpsError), collective, trace)
 
 
 def _rebuild(error: bytes) -> BaseException:
@@ -176,20 +179,30 @@ def _rebuild(error: bytes) -> BaseException:
 def _cause(rank: int, failure: _Failure, procs: list, pending: set[int], results
            ) -> BaseException:
     """The error to raise for a failed run. One rank's failure makes its peers fail too (a
-    closed connection), and their reports may come first: wait (up to `CAUSE_GRACE_S`) for
-    the other ranks' reports, then prefer our own error, then any but a collective's."""
+    closed connection, a broken barrier), and their reports may come first: wait (up to
+    `CAUSE_GRACE_S`) for the other ranks, then blame a rank that died without a report
+    (killed: everything else follows from that), else our own error, else any but a
+    collective's."""
     failures = [(rank, failure)]
-    waiting = set(pending) - {rank}
+    waiting, silent = set(pending) - {rank}, set()  # silent: exited, no report read yet
     deadline = time.monotonic() + CAUSE_GRACE_S
-    while waiting and time.monotonic() < deadline:
+    while (waiting or silent) and time.monotonic() < deadline:
         try:
             other, ok, payload = results.get(timeout=0.1)
         except queue.Empty:
-            waiting = {r for r in waiting if procs[r].exitcode is None}
+            # a report is written just before the exit, so it may follow the exit here
+            silent |= {r for r in waiting if procs[r].exitcode is not None}
+            waiting -= silent
+            if silent and not waiting:
+                deadline = min(deadline, time.monotonic() + 1.0)
             continue
         waiting.discard(other)
+        silent.discard(other)
         if not ok:
             failures.append((other, payload))
+    if silent:
+        dead = min(silent)
+        return LaunchFailed(f"rank {dead} {_exit_text(procs[dead].exitcode)} without a result")
     rank, failure = min(failures, key=lambda f: (not f[1].ours, f[1].collective))
     if failure.error is None:
         return LaunchFailed(f"rank {rank} failed: {failure.summary}")

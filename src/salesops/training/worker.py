@@ -44,7 +44,7 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     from salesops.training import threads as cpu
 
     cpu.prefer_passive_wait()  # before torch loads (a pod's `train run`)
-    from salesops.training.distributed import barrier, init_from_env, shutdown
+    from salesops.training.distributed import init_from_env, shutdown
 
     settings = Settings(**settings_data)
     info = init_from_env()
@@ -52,7 +52,8 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     cpu.apply(cpu.per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     try:
         candidate = _train(settings, info, promote_mode, progress)
-        barrier(info)
+        checkpoint("train.before_barrier")
+        _all_finished(info)
     finally:
         if multiprocessing.parent_process() is not None:  # a spawned local worker
             from salesops.teardown import silence_native_teardown
@@ -63,6 +64,19 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     # tears it down after the report; a pod's exit closes it.
     shutdown(info)
     return candidate
+
+
+def _all_finished(info) -> None:
+    """Wait for every rank: rank 0's run is registered only if all of them got here."""
+    from salesops.errors import CheckFailed
+    from salesops.training.distributed import barrier
+
+    try:
+        barrier(info)
+    except RuntimeError as exc:  # gloo: a plain RuntimeError ("Connection closed by peer")
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckFailed(f"training rank {info.rank}: another rank failed before all had "
+                          f"finished ({first_line}); nothing was registered") from None
 
 
 def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict | None:
