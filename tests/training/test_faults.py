@@ -125,18 +125,22 @@ def test_a_killed_training_leaves_the_champion_and_no_process(trained, point, no
 
 
 def test_kill_9_of_the_parent_while_its_ranks_train(trained):
-    """The reported defect, from outside: no rank survives to register or promote."""
+    """The reported defect, from outside: no rank survives to register or promote. (Output
+    to a file that stays open, as a terminal would: a closed pipe would end the ranks on
+    their next progress line, killed or not.)"""
     before = registry_state(trained)
     env = _env(trained, SALESOPS_TRAINING__PATIENCE="1000")
     command = [SALESOPS, "train", "submit", "--nodes", "2", "--epochs", "1000",
                "--force-promote"]
-    parent = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
-                              stdout=subprocess.DEVNULL, cwd=trained.parent)
+    log = trained.with_name("kill9.log")
+    with open(log, "w") as err:
+        parent = subprocess.Popen(command, env=env, stderr=err, stdout=subprocess.DEVNULL,
+                                  cwd=trained.parent)
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        for line in parent.stderr:  # training has started on both ranks
-            if line.startswith("epoch   2/") or time.monotonic() > deadline:
-                break
+        while "epoch   2/" not in log.read_text():  # training has started on both ranks
+            assert parent.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         ranks = [pid for pid in survivors(trained) if pid != parent.pid]
         assert len(ranks) >= 2, "the ranks are not running"
         os.kill(parent.pid, signal.SIGKILL)
@@ -144,7 +148,6 @@ def test_kill_9_of_the_parent_while_its_ranks_train(trained):
     finally:
         if parent.poll() is None:
             parent.kill()
-        parent.stderr.close()
     assert_no_survivor(trained)
     time.sleep(3)  # what a surviving rank would have used to register
     assert registry_state(trained) == before
