@@ -56,7 +56,9 @@ def prepare(workspace: Path, env: dict[str, str], epochs: int) -> None:
 def series(workspace: Path) -> list[tuple[int, int]]:
     import pandas as pd
 
-    frame = pd.read_parquet(workspace / "feature_repo" / "data" / "dept_weekly.parquet",
+    from salesops.workspace import Workspace
+
+    frame = pd.read_parquet(Workspace(workspace).offline_data / "dept_weekly.parquet",
                             columns=["store", "dept", "event_timestamp"])
     latest = frame[frame["event_timestamp"] == frame["event_timestamp"].max()]
     return list(zip(latest["store"].tolist(), latest["dept"].tolist()))

@@ -22,7 +22,7 @@ def base_workspace(tmp_path_factory):
     with only_env(root, {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}):
         run_steps(["infra", "up"], ["features", "build", *DATA],
                   ["train", "submit", "--epochs", "2", "--force-promote"])
-    shutil.copytree(workspace, root / "base")
+    shutil.copytree(workspace, root / "base", symlinks=True)
     return workspace
 
 
@@ -35,7 +35,7 @@ def drift_ws(base_workspace, tmp_path, monkeypatch):
     for the copy; model artifacts stay where the base's registry says (read only).
     """
     workspace = tmp_path / "ws"
-    shutil.copytree(base_workspace.parent / "base", workspace)
+    shutil.copytree(base_workspace.parent / "base", workspace, symlinks=True)
     for name, value in {**ENV, "SALESOPS_PROJECT__WORKSPACE": str(workspace),
                         "SALESOPS_SERVING__PORT": str(free_port())}.items():
         monkeypatch.setenv(name, value)

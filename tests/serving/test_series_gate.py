@@ -125,14 +125,14 @@ def test_an_unknown_series_is_refused(predictor, key):
                                        "`salesops features build` has no such series")
 
 
-def test_a_series_only_an_earlier_build_had_is_unknown_though_feast_holds_its_row(
-        retail, predictor):
+def test_a_series_only_an_earlier_build_had_is_unknown_and_its_row_is_gone(retail, predictor):
     from salesops.features.feast_ops import open_store
 
     store = open_store(Workspace(retail.settings.workspace))
     left = store.get_online_features(features=["dept_weekly:sales_lag_1"],
                                      entity_rows=[{"store": 7, "dept": 1}]).to_dict()
-    assert left["sales_lag_1"][0] is not None  # the clean build's row is still online
+    # each build has its own online rows (a generation): the clean build's row left with it
+    assert left["sales_lag_1"][0] is None
     assert refusal(predictor, (7, 1), (1, 1)) == (
         "store=7, dept=1 is unknown: the last `salesops features build` has no such series")
 

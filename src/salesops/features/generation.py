@@ -32,11 +32,17 @@ KEEP_PREVIOUS = 1
 
 
 def ensure_current(workspace: Workspace) -> None:
-    """Give a new workspace an empty first generation, so `current` always resolves."""
+    """Give a new workspace an empty first generation, so `current` always resolves. A
+    workspace copied by a tool that followed the link has a folder there instead: it becomes
+    a numbered generation again."""
     if workspace.current.is_symlink():
         return
-    first = workspace.generations / _name(0)
-    first.mkdir(parents=True, exist_ok=True)
+    workspace.generations.mkdir(parents=True, exist_ok=True)
+    first = workspace.generations / _name(_latest(workspace) + 1 if workspace.current.is_dir()
+                                              else 0)
+    if workspace.current.is_dir():
+        os.replace(workspace.current, first)
+    first.mkdir(exist_ok=True)
     _point(workspace, first)
 
 
