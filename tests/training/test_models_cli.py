@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from salesops.faults import ENV as FAULT_ENV
+from tests.features.test_postgres_profile import _use_postgres, database  # noqa: F401
 from tests.serving.conftest import only_env
 
 SALESOPS = str(Path(sys.executable).parent / "salesops")
@@ -162,6 +163,37 @@ def test_a_dead_or_wrong_tracking_store_fails_within_seconds(cli, workspace, mon
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and words in lines[0], lines
             assert "pw@" not in lines[0] and "127.0.0.1:" in lines[0]
+    # the Python API that `serve deploy`, `drift` and `train submit` connect through
+    from salesops.config import load_settings
+    from salesops.errors import ConfigError
+    from salesops.training.tracking import connect
+
+    monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", cases[0][0])
+    with pytest.raises(ConfigError, match="salesops_no_such_db"):
+        connect(load_settings())
+
+
+def test_postgres_profile_registry_read_without_writing(cli, workspace, monkeypatch,
+                                                         database):  # noqa: F811
+    """No MLflow tables in the profile's schema: `models list` says so, and creates none;
+    a wrong database is exit 2 at once, as `infra up` says it."""
+    import psycopg
+
+    _use_postgres(monkeypatch, database)
+    assert cli("infra", "up").exit_code == 0
+    listed = cli("models", "list")
+    assert listed.exit_code == 4, listed.stderr
+    assert f"postgres@127.0.0.1:5432/{database} holds no registry" in listed.stderr
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=database) as conn:
+        tables = conn.execute("SELECT count(*) FROM information_schema.tables "
+                              "WHERE table_schema = 'salesops_mlflow'").fetchone()[0]
+    assert tables == 0
+
+    _use_postgres(monkeypatch, f"{database}_missing")
+    started = time.monotonic()
+    wrong = cli("models", "list")
+    assert wrong.exit_code == 2 and time.monotonic() - started < 10
+    assert f'database "{database}_missing" does not exist' in wrong.stderr
 
 
 class _Broken:
