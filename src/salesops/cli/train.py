@@ -175,11 +175,13 @@ def list_models(ctx: typer.Context) -> None:
     rows = registry.list_versions(settings.mlflow.model_name)
     state.output.emit(rows, lambda console: console.print(state.output.table(
         settings.mlflow.model_name, ["version", "aliases", "WAPE %", "MAPE %", "run"],
-        [(r["version"], ", ".join(r["aliases"]), r["wape"], r["mape"], r["run_id"]) for r in rows])))
+        [(r["version"], ", ".join(r["aliases"]), r["wape"], r["mape"], r["run_id"])
+         for r in rows])))
 
 
 @models_app.command("promote")
-def promote(ctx: typer.Context, version: str = typer.Argument(..., help="Version to promote.")) -> None:
+def promote(ctx: typer.Context,
+            version: str = typer.Argument(..., help="Version to promote.")) -> None:
     """Make VERSION the champion (no gate: an operator's decision). A running server keeps
     serving its version until `salesops serve deploy`."""
     from salesops.training import registry

@@ -146,7 +146,8 @@ def _log_run(settings, training_set, result, scalers, info, promote_mode, second
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({**settings.training.model_dump(), "world_size": info.world_size,
-                           "threads": _threads(), "backend": info.backend, "train_rows": len(training_set.train),
+                           "threads": _threads(), "backend": info.backend,
+                           "train_rows": len(training_set.train),
                            "holdout_rows": len(holdout), "features": len(features),
                            "holdout_start": training_set.holdout_start.date().isoformat()})
         for entry in result.history:
