@@ -4,6 +4,7 @@ the model or the feature store are loaded. No trained model is needed for any of
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,13 @@ def test_an_output_that_cannot_be_written_is_refused_before_scoring(cli, tmp_pat
         folder.chmod(0o755)
     assert result.exit_code == 2
     assert result.stderr == f"error: cannot write {folder / 'out.csv'}: Permission denied\n"
+
+
+def test_an_output_in_a_place_no_file_can_be_made_is_refused_before_scoring(cli, tmp_path):
+    """/proc: writable by permissions for root, but no file can be created there (was 70)."""
+    target = Path("/proc/salesops-out.csv")
+    result = cli("predict", "--input", str(csv_file(tmp_path / "k.csv", ["store", "dept"])),
+                 "--output", str(target))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(f"error: cannot write {target}: ")
+    assert len(result.stderr.splitlines()) == 1

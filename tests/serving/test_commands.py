@@ -187,3 +187,28 @@ def _replying(reply: bytes | None):
         listener.close()
         for conn in held:
             conn.close()
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://user:s3cret@127.0.0.1:8080", "sends no credentials"),
+    ("http://127.0.0.1:8080?x=1", "without ?query"),
+    ("http://127.0.0.1:8080/#top", "without ?query or #fragment"),
+])
+def test_predict_refuses_a_url_it_would_not_use_as_given(cli, workspace, url, says):
+    """Credentials were printed back ("forecast from http://user:pw@..."); a query string
+    made the request path wrong (exit 3 'Method Not Allowed')."""
+    result = cli("predict", "--store", "1", "--dept", "1", "--url", url)
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr and "s3cret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predict_input_where_nothing_was_trained_creates_nothing(cli, tmp_path):
+    """It created `.salesops/mlflow.db` on its way to "no champion" (a read-only command)."""
+    source = tmp_path / "keys.csv"
+    source.write_text("store,dept\n1,1\n")
+    before = sorted(tmp_path.rglob("*"))
+    result = cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+    assert result.exit_code == 4, result.stderr
+    assert "no MLflow tracking store in" in result.stderr
+    assert sorted(tmp_path.rglob("*")) == before

@@ -10,10 +10,16 @@ from salesops.cli.state import State, state_of
 from salesops.errors import UsageError
 
 
+#: ids are int64 on the wire and in the feature store
+ID_MAX = 2**63 - 1
+
+
 def predict(
     ctx: typer.Context,
-    store: list[int] = typer.Option(None, "--store", help="Store id (repeatable)."),
-    dept: list[int] = typer.Option(None, "--dept", help="Department id (repeatable)."),
+    store: list[int] = typer.Option(None, "--store", min=1, max=ID_MAX,
+                                    help="Store id (repeatable)."),
+    dept: list[int] = typer.Option(None, "--dept", min=1, max=ID_MAX,
+                                   help="Department id (repeatable)."),
     url: str = typer.Option(None, "--url", help="Model server URL (default: this workspace's "
                             "deployed server, which must be the one answering there)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for the "

@@ -76,7 +76,7 @@ def find_champion(settings: Settings) -> Champion | None:
     from salesops.training import registry
     from salesops.training.tracking import connect
 
-    connect(settings)
+    connect(settings, create=False)  # drift reads; it never creates a store
     name = settings.mlflow.model_name
     found = registry.champion_run(name)
     if found is None:

@@ -125,4 +125,9 @@ def _integer_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
     if not np.isfinite(values).all() or (values != np.round(values)).any():
         raise DataError(f"column {name}: every value must be an integer id")
+    # 2**63 is exact in float64; anything from there on does not fit an int64 id
+    too_big = np.flatnonzero(np.abs(values) >= 2.0**63)
+    if len(too_big):
+        raise DataError(f"column {name}: {frame[name].iloc[too_big[0]]} (row "
+                        f"{too_big[0] + 1}) is out of range for an id")
     return values.astype(np.int64)

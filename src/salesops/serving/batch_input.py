@@ -23,6 +23,7 @@ import codecs
 import csv
 import errno
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,10 @@ def _check_writable(target: Path) -> None:
         raise UsageError(f"--output {target}: {folder} is not a folder")
     if not os.access(target if target.exists() else folder, os.W_OK):
         raise UsageError(f"cannot write {target}: {os.strerror(errno.EACCES)}")
+    try:  # a real file: permissions are not all (root, /proc, a read-only mount)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _names(names: list[str]) -> str:

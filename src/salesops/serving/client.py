@@ -50,14 +50,23 @@ def default_url(settings: Settings) -> str:
 
 def check_url(url: str) -> str:
     """`url` without a trailing slash; UsageError unless it is an http(s) URL with a host."""
+    from salesops.masking import mask_url
+
     example = "an http(s) URL like http://127.0.0.1:8080"
+    shown = repr(mask_url(url))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError as exc:
-        raise UsageError(f"--url {url!r} is not {example}: {exc}") from None
+        raise UsageError(f"--url {shown} is not {example}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url {url!r} is not {example}")
+        raise UsageError(f"--url {shown} is not {example}")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"--url {shown}: salesops sends no credentials; give the server's "
+                         "address only")
+    if parts.query or parts.fragment:
+        raise UsageError(f"--url {shown}: give the server's address without ?query or "
+                         "#fragment (the predict path is added to it)")
     return url.rstrip("/")
 
 

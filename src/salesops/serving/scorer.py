@@ -35,7 +35,7 @@ def resolve_version(settings: Settings, version: str | None = None,
     from salesops.training.registry import client
     from salesops.training.tracking import connect
 
-    connect(settings)
+    connect(settings, create=False)  # serving reads the registry; it never creates one
     name = settings.mlflow.model_name
     if version is not None:
         try:
@@ -66,7 +66,7 @@ class Scorer:
 
         from salesops.training.tracking import connect
 
-        connect(settings)
+        connect(settings, create=False)
         name = settings.mlflow.model_name
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         schema = model.metadata.get_input_schema()

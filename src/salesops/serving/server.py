@@ -37,14 +37,24 @@ IDLE_GRACE_S = 2.0
 log = logging.getLogger("salesops.serving")
 
 
-class ServerStopped(Exception):
-    """SIGTERM or SIGINT: leave the server loop and clean up."""
+class ServerStopped(BaseException):
+    """SIGTERM or SIGINT: leave the server loop and clean up. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way (a library's, the scorer's
+    fast-path probe) can swallow a stop and leave the server serving."""
 
 
 def run_server(settings: Settings, host: str, port: int, version: str,
                progress: Callable[[str], None], launch: Launch | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
+    try:
+        _run(settings, host, port, version, progress, launch)
+    except ServerStopped:
+        progress("model server stopped")
+
+
+def _run(settings: Settings, host: str, port: int, version: str,
+         progress: Callable[[str], None], launch: Launch | None) -> None:
     _log_to_stderr()
     workspace = Workspace(settings.workspace)
     sock = adopt(launch.listen_fd, port) if launch else bind(host, port)
@@ -53,9 +63,10 @@ def run_server(settings: Settings, host: str, port: int, version: str,
     from salesops.serving.app import ServerState
     from salesops.serving.predictor import DemandPredictor
 
-    predictor = DemandPredictor(settings, version)
+    predictor = None
     handover = None
     try:
+        predictor = DemandPredictor(settings, version)
         progress(f"loading {settings.mlflow.model_name} v{version} and the online features")
         checkpoint("serve-run:loading")
         predictor.load()
@@ -70,13 +81,12 @@ def run_server(settings: Settings, host: str, port: int, version: str,
         progress(f"serving on http://{host}:{port}/v1/models/{predictor.name}:predict "
                  f"and /v2/models/{predictor.name}/infer (pid {os.getpid()})")
         server.run(sockets=[sock])
-    except ServerStopped:
-        pass
     finally:
         if handover is not None:
             handover.close()
         sock.close()
-        predictor.stop()
+        if predictor is not None:
+            predictor.stop()
     progress("model server stopped")
 
 
