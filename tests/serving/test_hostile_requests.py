@@ -82,6 +82,9 @@ V1_CASES = [
     (b"[1, 3]", 400, "expected a JSON object"),
 ]
 V2_CASES = [
+    ({"inputs": [*v2_body([1])["inputs"], {"name": "store", "shape": [1], "datatype": "INT64",
+                                           "data": [2]}]}, 400,
+     "input store is given more than once"),
     (v2_body([1.9]), 400, "input store: 1.9 is not an integer"),
     (v2_body([True]), 400, "input store: true is not an integer"),
     (v2_body(["1"]), 400, 'input store: "1" is not an integer'),

@@ -70,6 +70,10 @@ def keys_from_v1(payload: Any, max_batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 def keys_from_v2(request: Any, max_batch: int) -> tuple[np.ndarray, np.ndarray]:
     """Open Inference Protocol inputs `store` and `dept` (integer tensors of one shape)."""
+    names = [tensor.name for tensor in request.inputs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # which one would be meant? (the last one was taken silently)
+        raise BadRequest(f"input {', '.join(twice)} is given more than once")
     inputs = {tensor.name: tensor for tensor in request.inputs}
     missing = [name for name in KEYS if name not in inputs]
     if missing:
