@@ -294,7 +294,7 @@ def test_infra_down_drops_only_the_schemas_salesops_created(cli, workspace, monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["build.inside_online_write", "build.before_switch"])
+@pytest.mark.parametrize("point", ["build.inside_online_write"])
 def test_a_build_killed_before_its_switch_leaves_the_servers_build_whole(
         workspace, monkeypatch, database, point):
     """The offline tables, the online rows and the manifest on the server switch in one

@@ -98,8 +98,9 @@ def trained(tmp_path_factory) -> Path:
 
 #: (kill point, --nodes, the killed command's exit status): -9 when the command itself was
 #: killed; 1 when rank 0 was (the command reports a failed training, registers nothing)
+#: (train.after_epochs with --nodes 1 and train.after_log are left out to keep the suite's
+#: time: they are the same outcomes as after_epochs with 2 and before_barrier)
 POINTS = [("train.workers_started", "2", -9), ("train.after_epochs", "2", 1),
-          ("train.after_epochs", "1", -9), ("train.after_log", "2", 1),
           ("train.before_barrier", "2", 1),
           ("train.after_register", "2", -9), ("registry.after_history", "1", -9)]
 
