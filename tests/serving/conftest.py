@@ -64,6 +64,17 @@ def trained_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def deployed(trained_env: dict[str, str]):
+    """A server deployed in the trained workspace for the block (its url); `serve stop` after."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in trained_env.items():
+            patch.setenv(name, value)
+        assert run_cli("serve", "deploy") == 0
+        yield f"http://127.0.0.1:{trained_env['SALESOPS_SERVING__PORT']}"
+        run_cli("serve", "stop")
+
+
 @pytest.fixture
 def serving_env(trained_env, monkeypatch) -> dict[str, str]:
     for name, value in trained_env.items():

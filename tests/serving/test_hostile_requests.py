@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.conftest import run_cli
+from tests.serving.conftest import deployed
 from tests.serving.servers import MODEL, record
 
 pytestmark = pytest.mark.slow
@@ -27,13 +27,8 @@ LIMIT = 1_048_576  # serving.max_request_bytes' default
 @pytest.fixture(scope="module")
 def server(trained_env):
     """(url, the server's record) of a server deployed for this module."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in trained_env.items():
-            patch.setenv(name, value)
-        assert run_cli("serve", "deploy") == 0
-        yield (f"http://127.0.0.1:{trained_env['SALESOPS_SERVING__PORT']}",
-               record(Path(trained_env["SALESOPS_PROJECT__WORKSPACE"])))
-        run_cli("serve", "stop")
+    with deployed(trained_env) as url:
+        yield url, record(Path(trained_env["SALESOPS_PROJECT__WORKSPACE"]))
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +185,8 @@ def test_a_body_past_the_limit_is_413_before_it_is_read(url, path):
 
 def test_concurrent_huge_bodies_do_not_grow_the_server(server):
     """Eight 50 MB bodies at once were accepted, and doubled the server's memory."""
-    url, deployed = server
-    status = Path(f"/proc/{deployed['pid']}/status")
+    url, served = server
+    status = Path(f"/proc/{served['pid']}/status")
     before = _peak_rss_mb(status)
     codes: list[int] = []
 
@@ -211,10 +206,10 @@ def test_concurrent_huge_bodies_do_not_grow_the_server(server):
 
 def test_client_errors_are_not_logged_as_errors(server):
     """Every 400 was logged at ERROR with a traceback."""
-    url, deployed = server
+    url, served = server
     post(url, V1, {"instances": [{"store": 1.9, "dept": 3}]})
     post(url, V2, v2_body([300], "INT8"))
-    log = Path(deployed["log"]).read_text()
+    log = Path(served["log"]).read_text()
     assert " ERROR " not in log and "Traceback" not in log
     assert "INFO POST /v1/models/salesops-demand:predict: 400 instances[0].store" in log
     assert "INFO POST /v2/models/salesops-demand/infer: 400 input store: 300" in log

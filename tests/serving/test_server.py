@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serving.conftest import run_cli
+from tests.serving.conftest import deployed
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +30,8 @@ FLOAT32_RTOL = 1e-6
 @pytest.fixture(scope="module")
 def server(trained_env):
     """The deployed server's url (torn down with `serve stop`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in trained_env.items():
-            patch.setenv(name, value)
-        assert run_cli("serve", "deploy") == 0
-        yield f"http://127.0.0.1:{trained_env['SALESOPS_SERVING__PORT']}"
-        run_cli("serve", "stop")
+    with deployed(trained_env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
