@@ -53,7 +53,7 @@ def test_down_refuses_a_folder_salesops_did_not_create(cli, workspace):
 
 
 def test_kubernetes_backend_is_not_faked(cli, workspace, monkeypatch, tmp_path):
-    """Without a cluster the kubernetes backend says so (tests/kubernetes has the rest)."""
+    """Without a cluster the kubernetes backend says so (tests/backends/kubernetes has the rest)."""
     monkeypatch.setenv("SALESOPS_BACKEND__KIND", "kubernetes")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

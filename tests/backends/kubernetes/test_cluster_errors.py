@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.kubernetes.apiserver import write_kubeconfig
+from tests.backends.kubernetes.apiserver import write_kubeconfig
 
 NS = "salesops"
 

@@ -41,7 +41,7 @@ def test_up_patches_what_differs(cli, apiserver):
 
 
 def test_up_waits_for_readiness_with_progress(cli, apiserver):
-    from tests.kubernetes.conftest import later
+    from tests.backends.kubernetes.conftest import later
 
     apiserver.auto_ready = False
 

@@ -4,7 +4,7 @@ stand-in (the test plays the KServe controller)."""
 from __future__ import annotations
 
 from salesops.backends.kubernetes import names
-from tests.kubernetes.conftest import later
+from tests.backends.kubernetes.conftest import later
 
 NS = "salesops"
 URL = "http://salesops.salesops.example.com"

@@ -4,7 +4,7 @@ status`, `train logs`, against the stand-in."""
 from __future__ import annotations
 
 from salesops.backends.kubernetes.trainjob import first_node_selector
-from tests.kubernetes.conftest import later
+from tests.backends.kubernetes.conftest import later
 
 NS = "salesops"
 

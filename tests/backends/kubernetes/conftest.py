@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kubernetes.apiserver import ApiServer, write_kubeconfig
+from tests.backends.kubernetes.apiserver import ApiServer, write_kubeconfig
 
 
 @pytest.fixture
