@@ -43,11 +43,12 @@ class Output:
         """A progress line: elapsed seconds since the command started, then the message."""
         if not self.quiet:
             elapsed = time.perf_counter() - self._started
-            self.err.print(f"[dim]{elapsed:6.1f}s[/dim] {mask_url(message)}", markup=True,
-                           highlight=False)
+            self.err.print(f"[dim]{elapsed:6.1f}s[/dim] {_escape(mask_url(message))}",
+                           markup=True, highlight=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {mask_url(message)}", highlight=False)
+        self.err.print(f"[yellow]warning:[/yellow] {_escape(mask_url(message))}",
+                       highlight=False)
 
     def error(self, message: str) -> None:
         self.err.print(f"[bold red]error:[/bold red] {_escape(mask_url(message))}",
@@ -73,6 +74,27 @@ class Output:
             if exc.filename is not None or exc.errno is None:
                 raise
             raise OSError(exc.errno, exc.strerror, "<stdout>") from exc
+
+    def manifests(self, manifests: list[dict[str, Any]]) -> None:
+        """`--dry-run`: Kubernetes objects for `kubectl apply -f -`: multi-document YAML, or
+        with --json one `kind: List` document (kubectl takes both)."""
+        if self.json_mode:
+            self.emit({"apiVersion": "v1", "kind": "List", "items": manifests})
+            return
+        import yaml
+
+        self._write("".join("---\n" + yaml.safe_dump(manifest, sort_keys=False,
+                                                      default_flow_style=False)
+                            for manifest in manifests))
+
+    def lines(self, lines: Iterable[str]) -> None:
+        """Lines streamed to stdout as they come (a log being followed)."""
+        for line in lines:
+            self._write(line + "\n")
+
+    def _write(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     def table(self, title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
         """A rich table; long cells (paths) fold onto more lines rather than being cut."""
