@@ -60,3 +60,11 @@ def test_kubernetes_backend_is_not_faked(cli, workspace, monkeypatch, tmp_path):
     result = cli("infra", "up")
     assert result.exit_code == 6 and "no Kubernetes configuration" in result.stderr
     assert not workspace.exists()
+
+
+def test_dry_run_on_the_local_backend_says_it_prints_kubernetes_objects(cli, workspace):
+    result = cli("infra", "up", "--dry-run")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("error: --dry-run is for backend.kind = kubernetes (it prints or "
+                             "follows Kubernetes objects) (set [backend] kind = \"kubernetes\")\n")
+    assert not workspace.exists()

@@ -19,11 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesops.faults import ENV as FAULT_ENV
 from salesops.workspace import Workspace
 from tests.conftest import SMALL
+from tests.helpers import SALESOPS, run_salesops, salesops_env
 
-SALESOPS = str(Path(sys.executable).parent / "salesops")
 #: named points between a build's first write and its switch (the wall-clock kills below
 #: land anywhere else; "build.after_files" and "build.after_apply" are left to them to keep
 #: the suite's time: each point is a build, a killed build and an append)
@@ -33,17 +32,11 @@ BUILD_TIMEOUT_S = 180
 
 def salesops(workspace: Path, *args: str, fault: str | None = None,
              timeout: float = BUILD_TIMEOUT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([SALESOPS, "-q", *args], env=_env(workspace, fault),
-                          capture_output=True, text=True, timeout=timeout,
-                          cwd=workspace.parent)
+    return run_salesops(workspace, "-q", *args, fault=fault, timeout=timeout)
 
 
 def _env(workspace: Path, fault: str | None = None) -> dict[str, str]:
-    """The test's environment (tests/conftest.py clears the developer's SALESOPS_*)."""
-    env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}
-    if fault:
-        env[FAULT_ENV] = fault
-    return env
+    return salesops_env(workspace, fault)
 
 
 def state(workspace: Path) -> dict:

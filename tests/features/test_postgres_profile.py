@@ -8,7 +8,6 @@ with the reason; under CI=true that is a failure instead, because CI has both se
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from salesops.workspace import Workspace
 
 from tests.conftest import SMALL
+from tests.helpers import free_port
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS = ("127.0.0.1", 6379)
@@ -74,12 +74,6 @@ def redis_project():
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _use_postgres(monkeypatch, database: str) -> None:
     monkeypatch.setenv("SALESOPS_FEATURE_STORE__PROFILE", "postgres")
     monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL",
@@ -126,7 +120,7 @@ def _lifecycle(cli) -> pd.DataFrame:
 
 def test_lifecycle_on_postgres_then_with_redis_matches_the_embedded_profile(
         cli, workspace, tmp_path, monkeypatch, database, redis_project):
-    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(_free_port()))
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(free_port()))
     monkeypatch.setenv("SALESOPS_TRAINING__HOLDOUT_WEEKS", "8")
     embedded = _lifecycle(cli)
 
@@ -179,7 +173,7 @@ def test_infra_up_says_precisely_what_is_wrong(cli, workspace, monkeypatch, data
         monkeypatch.setenv("SALESOPS_FEATURE_STORE__POSTGRES_URL", url)
         return cli("infra", "up")
 
-    result = up_with(f"postgresql://postgres@127.0.0.1:{_free_port()}/{database}")
+    result = up_with(f"postgresql://postgres@127.0.0.1:{free_port()}/{database}")
     assert result.exit_code == 5 and "does not answer" in result.stderr
     result = up_with("postgresql://postgres:s3cret@127.0.0.1:5432/salesops_no_such_db")
     assert result.exit_code == 2
@@ -213,7 +207,7 @@ def test_a_build_that_fails_midway_leaves_the_previous_tables(cli, workspace, mo
                                                               database):
     import psycopg
 
-    from salesops.features import postgres
+    from salesops.stores import postgres_tables as postgres
 
     _use_postgres(monkeypatch, database)
     assert cli("infra", "up").exit_code == 0

@@ -7,7 +7,7 @@ import pytest
 
 from salesops.config import load_settings
 from salesops.errors import PreconditionError
-from salesops.features.generation import ensure_current
+from salesops.stores.generation import ensure_current
 from salesops.serving.forecastable import read_forecastable, refused
 from salesops.workspace import Workspace
 

@@ -34,17 +34,24 @@ def up(
 
     state = state_of(ctx)
     settings = state.settings()
+    backend = infra_backend(settings)
     if dry_run:
-        from salesops.cli.dry_run import print_manifests, require_kubernetes
-
-        require_kubernetes(settings, "--dry-run")
-        backend = infra_backend(settings)
-        print_manifests(state, backend.manifests())
-        state.output.info("the database Secret is not printed (its credentials are never "
-                          f"shown); `infra up` generates it, or create it with:\n  "
-                          f"{backend.secret_hint()}")
+        state.output.manifests(backend.manifests())
+        hint = backend.secret_hint()
+        if hint:
+            state.output.info("the database Secret is not printed (its credentials are never "
+                              f"shown); `infra up` generates it, or create it with:\n  {hint}")
         return
-    _render(state, infra_backend(settings).up(state.output.step))
+    _render(state, backend.up(state.output.step, _repo_files(settings)))
+
+
+def _repo_files(settings):
+    """The Feast repo's files for the local backend to write (the features service renders
+    them: they need its feature lists)."""
+    from salesops.features.repo import repo_files as render
+    from salesops.workspace import Workspace
+
+    return lambda: render(settings, Workspace(settings.workspace))
 
 
 @app.command("status")

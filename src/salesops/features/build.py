@@ -6,8 +6,9 @@ loaded, cleaned by the `data.*` policies (with a report of every quirk met), che
 long enough to train on, engineered and validated entirely in memory first, so bad input
 writes nothing. Then everything the build produces (raw and offline files, the online rows of
 the week to forecast, the manifest) goes into a new generation, which one atomic step makes
-current (see `generation`): a failure or a `kill -9` at any instant leaves the previous build
-whole, never a mix.
+current (see `stores.generation`): a failure or a `kill -9` at any instant leaves the
+previous build whole, never a mix. The offline store (`stores`) stages and switches its own
+tables around it (on `postgres`, the server's).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from salesops.workspace import Workspace, locked
 if TYPE_CHECKING:
     from salesops.data.dataset import SalesDataset
     from salesops.features.engineering import FeatureFrames
+    from salesops.workspace import Generation
 
 Progress = Callable[[str], None]
 
@@ -71,15 +73,22 @@ def build(
 def _build(settings: Settings, workspace: Workspace, append_weeks: int,
            shifts: Mapping[str, float] | None, progress: Progress) -> BuildResult:
     timings: dict[str, float] = {}
-
     with _timed(timings, "load"):
         dataset, report, manifest = _load(settings, workspace, append_weeks, shifts)
     progress(f"data: {report.rows_read:,} rows read, {report.rows:,} after the data policies: "
              f"{report.series:,} series, {report.stores} stores × {report.depts} depts × "
              f"{report.weeks} weeks ({dataset_origin(manifest)})")
     _check_long_enough(settings, report)
+    frames = _engineer(dataset, report, timings, progress)
+    _complete_manifest(manifest, frames, report)
+    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, progress)
+    return _result(manifest, report, frames, append_weeks, online, timings)
 
-    from salesops.features import offline
+
+def _engineer(dataset: SalesDataset, report: DataReport, timings: dict[str, float],
+              progress: Progress) -> FeatureFrames:
+    """The feature frames of the cleaned data, validated, in memory (nothing written yet);
+    the series too short to train on join the data report."""
     from salesops.features.engineering import build_features
     from salesops.features.validation import validate
 
@@ -90,11 +99,21 @@ def _build(settings: Settings, workspace: Workspace, append_weeks: int,
         validate(frames)
     progress(f"features: {', '.join(f'{k} {len(v):,}' for k, v in frames.frames().items())} rows"
              " engineered and validated")
+    return frames
+
+
+def _complete_manifest(manifest: dict[str, Any], frames: FeatureFrames,
+                       report: DataReport) -> None:
+    """What a reader of the build needs beyond the data's origin: lineage and the report."""
+    from salesops.features import offline
 
     manifest["fingerprint"] = offline.fingerprint(frames)
     manifest["next_week"] = frames.next_week.isoformat()
     manifest["data_report"] = report.to_dict()
-    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, progress)
+
+
+def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
+            append_weeks: int, online: int, timings: dict[str, float]) -> BuildResult:
     return BuildResult(
         source=manifest["source"],
         rows=report.rows,
@@ -118,37 +137,42 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
                       progress: Progress) -> int:
     """Fill a new generation (files, registry, online rows, manifest) and switch to it in one
     step; a failure or a kill before the switch leaves the current generation as it was.
+    The offline store stages its tables beside the files and switches them just before.
     Returns the number of series put online."""
-    from salesops.features import feast_ops, generation, offline
+    from salesops.features import offline
+    from salesops.stores import generation, offline_store
 
+    store = offline_store(settings)
+    tables = frames.tables()
     with generation.staged(workspace) as staged:
         with _timed(timings, "write"):
             offline.write_dataset(dataset, staged)
             offline.write_frames(frames, staged)
-            if settings.feature_store.profile == "postgres":
-                from salesops.features.postgres import pg_target, stage_tables
-
-                stage_tables(pg_target(settings), frames.tables())
+            store.stage(tables)
         checkpoint("build.after_files")
-        with _timed(timings, "apply"):
-            store = feast_ops.open_store(workspace, staged)
-            count = feast_ops.apply(store, workspace)
-        progress(f"feast apply: {count} objects registered")
-        checkpoint("build.after_apply")
-        rows = frames.online_rows()
-        with _timed(timings, "online"):
-            feast_ops.write_online(store, workspace, rows)
-        online = len(rows["dept_weekly"])
-        progress(f"wrote the week of {frames.next_week.date()} for {online:,} series online")
+        online = _fill_feast(workspace, staged, frames, timings, progress)
         offline.write_manifest(staged, manifest)
         checkpoint("build.before_switch")
-        if settings.feature_store.profile == "postgres":
-            from salesops.features.postgres import pg_target, switch_tables
-
-            # the server's tables and manifest switch in one transaction, then the files
-            switch_tables(pg_target(settings), frames.tables(), manifest)
-            checkpoint("build.between_switches")
+        store.switch(tables, manifest)
         generation.switch(workspace, staged)
+    return online
+
+
+def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
+                timings: dict[str, float], progress: Progress) -> int:
+    """`feast apply`, then the week to forecast into the staged online store."""
+    from salesops.features import feast_ops
+
+    with _timed(timings, "apply"):
+        feature_store = feast_ops.open_store(workspace, staged)
+        count = feast_ops.apply(feature_store, workspace)
+    progress(f"feast apply: {count} objects registered")
+    checkpoint("build.after_apply")
+    rows = frames.online_rows()
+    with _timed(timings, "online"):
+        feast_ops.write_online(feature_store, workspace, rows)
+    online = len(rows["dept_weekly"])
+    progress(f"wrote the week of {frames.next_week.date()} for {online:,} series online")
     return online
 
 
@@ -208,7 +232,7 @@ def data_identity(data: DataSection) -> dict[str, Any]:
 
 def _check_long_enough(settings: Settings, report: DataReport) -> None:
     """Refuse, before anything is written, data that training could not use."""
-    from salesops.training.split import data_weeks_needed, weeks_needed_text
+    from salesops.features.schema import data_weeks_needed, weeks_needed_text
 
     training = settings.training
     needed = data_weeks_needed(training.history_weeks, training.holdout_weeks)

@@ -38,57 +38,35 @@ def quiet_feast(workspace: Workspace) -> Iterator[None]:
         yield
 
 
-#: Feast's Postgres offline store identifies an entity row by concatenating its join keys
-#: with no separator, so (store 1, dept 11) and (store 11, dept 1) get the same id and the
-#: point-in-time join crosses their rows (found here: 9,216 duplicated training rows on the
-#: default data). Until upstream separates them, the template gets a '|' between the keys.
-_PG_KEY_CONCAT = 'CAST("{{entity}}" as VARCHAR) ||'
-_PG_KEY_CONCAT_FIXED = 'CAST("{{entity}}" as VARCHAR) || \'|\' ||'
-
-
-def _separate_postgres_entity_keys() -> None:
-    from feast.infra.offline_stores.contrib.postgres_offline_store import postgres
-
-    template = postgres.MULTIPLE_FEATURE_VIEW_POINT_IN_TIME_JOIN
-    if _PG_KEY_CONCAT_FIXED in template:
-        return
-    if _PG_KEY_CONCAT not in template:
-        # upstream changed the query: tests/features/test_postgres_profile.py checks that
-        # rows of colliding keys still come back apart
-        return
-    postgres.MULTIPLE_FEATURE_VIEW_POINT_IN_TIME_JOIN = template.replace(
-        _PG_KEY_CONCAT, _PG_KEY_CONCAT_FIXED)
-
-
 def open_store(workspace: Workspace, generation: Generation | None = None) -> FeatureStore:
     """The workspace's feature store; with `generation`, one whose SQLite online store is
     that (staged) generation's file, for a build to fill before it switches."""
     if not workspace.feature_store_yaml.is_file():
         raise PreconditionError("no feature repo in the workspace",
                                 hint="run `salesops infra up` first")
+    import yaml
     from feast import FeatureStore
 
-    text = workspace.feature_store_yaml.read_text()
-    if "type: postgres" in text:
-        _separate_postgres_entity_keys()
+    from salesops.stores import offline_class
+
+    config = yaml.safe_load(workspace.feature_store_yaml.read_text())
+    offline_class(config["offline_store"]["type"]).before_feast()
     yaml_file = None
     if generation is not None:
-        yaml_file = _generation_yaml(text, generation)
+        yaml_file = _generation_yaml(config, generation)
     with quiet_feast(workspace):
         return FeatureStore(repo_path=str(workspace.feature_repo), fs_yaml_file=yaml_file)
 
 
-def _generation_yaml(text: str, generation: Generation) -> Path:
+def _generation_yaml(config: dict[str, Any], generation: Generation) -> Path:
+    """A copy of the repo's config whose online store is the staged generation's own (the
+    online store's class says what that means)."""
     import yaml
 
-    config = yaml.safe_load(text)
-    online = config["online_store"]
-    if online.get("type") == "sqlite":
-        online["path"] = str(generation.online_db.absolute())
-    elif online.get("type") == "postgres":  # the schema `postgres.switch_tables` moves from
-        from salesops.features.postgres import online_staging_schema
+    from salesops.stores import online_class
 
-        online["db_schema"] = online_staging_schema(online["db_schema"])
+    online = config["online_store"]
+    config["online_store"] = online_class(online["type"]).staged_section(online, generation)
     generation.feature_store_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     return generation.feature_store_yaml
 

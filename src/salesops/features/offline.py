@@ -1,6 +1,6 @@
 """A generation's files: raw sales data, the offline store's parquet, the build manifest.
 
-A build writes them into a new generation folder (see `generation`), which becomes current
+A build writes them into a new generation folder (see `stores.generation`), which becomes current
 only once complete; readers go through the workspace's `current` link.
 """
 
@@ -61,38 +61,27 @@ def write_manifest(generation: Generation, manifest: Mapping[str, Any]) -> None:
 
 
 def read_manifest(settings: Settings, workspace: Workspace) -> dict[str, Any] | None:
-    """The last complete build's manifest. On the `postgres` profile the server's copy wins:
-    the offline data lives there, and a pod or a teammate has no workspace file."""
-    if settings.feature_store.profile == "postgres":
-        from salesops.features.postgres import pg_target
-        from salesops.features.postgres import read_manifest as read_server_manifest
+    """The last complete build's manifest, from the offline store (on `postgres` the
+    server's copy wins: a pod or a teammate has no workspace file)."""
+    from salesops.stores import offline_store
 
-        manifest = read_server_manifest(pg_target(settings))
-        if manifest is not None:
-            return manifest
-    return workspace.read_json(workspace.build_manifest)
+    return offline_store(settings).read_manifest(workspace)
 
 
 #: the series table's timestamp columns (CSV text when read from the server)
 SERIES_WEEKS = ("first_week", "last_week")
+SERIES_COLUMNS = ["store", "dept", *SERIES_WEEKS, "weeks", "status"]
 
 
 def read_series(settings: Settings, workspace: Workspace) -> pd.DataFrame | None:
     """The last build's series table (see `engineering.series_table`), None when no build
-    has written one. Like the manifest, it comes from the server on the `postgres` profile."""
-    if settings.feature_store.profile != "postgres":
-        path = workspace.offline_data / f"{SERIES_TABLE}.parquet"
-        return pd.read_parquet(path) if path.is_file() else None
-    import psycopg
+    has written one. Like the manifest, it comes from the offline store."""
+    from salesops.stores import offline_store
 
-    from salesops.features.postgres import pg_target, read_table
-
-    columns = ["store", "dept", *SERIES_WEEKS, "weeks", "status"]
-    try:
-        frame = read_table(pg_target(settings), SERIES_TABLE, columns)
-    except psycopg.errors.UndefinedTable:
+    frame = offline_store(settings).read_table(workspace, SERIES_TABLE, SERIES_COLUMNS)
+    if frame is None:
         return None
-    for column in SERIES_WEEKS:
+    for column in SERIES_WEEKS:  # a no-op on parquet's timestamps
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
     return frame
 

@@ -163,11 +163,13 @@ def _no_rows(history_weeks: int, holdout_weeks: int) -> DataError:
 
 def _target_keys(settings: Settings, workspace: Workspace) -> pd.DataFrame:
     """Every known (store, dept, week), from the offline store's `sales_target` rows."""
-    if settings.feature_store.profile == "postgres":
-        from salesops.features.postgres import pg_target, read_table
+    from salesops.stores import offline_store
 
-        return read_table(pg_target(settings), "sales_target", KEYS)
-    return pd.read_parquet(workspace.offline_data / "sales_target.parquet", columns=KEYS)
+    keys = offline_store(settings).read_table(workspace, "sales_target", KEYS)
+    if keys is None:  # a manifest without its tables: a build was removed by hand
+        raise PreconditionError("no features to train on",
+                                hint="run `salesops features build` first")
+    return keys
 
 
 def _keys_with_history(keys: pd.DataFrame, history_weeks: int) -> pd.DataFrame:

@@ -8,7 +8,7 @@ The database credentials are generated once: a later `up` reads them back from t
 from __future__ import annotations
 
 import base64
-import time
+from collections.abc import Callable
 
 from salesops.backends.base import Component, InfraReport, Progress
 from salesops.backends.kubernetes import names
@@ -19,6 +19,7 @@ from salesops.backends.kubernetes.readiness import workload_state
 from salesops.backends.kubernetes.resources import CUSTOM, Resource
 from salesops.config import Settings
 from salesops.errors import ClusterError
+from salesops.polling import poll
 
 POLL_S = 2.0
 #: the Postgres StatefulSet's claim (volumeClaimTemplates are not deleted with it)
@@ -53,7 +54,10 @@ class KubernetesInfra:
                 f"--from-literal=username={names.DB_USER} --from-literal=database={names.DB_NAME} "
                 "--from-literal=password=\"$(openssl rand -hex 24)\"")
 
-    def up(self, progress: Progress) -> InfraReport:
+    def up(self, progress: Progress,
+           repo_files: Callable[[], dict[str, str]] | None = None) -> InfraReport:
+        """`repo_files` is not needed: the pods' feature_store.yaml is the ConfigMap's,
+        rendered for the cluster's Postgres (see `infra_objects.feature_store_config`)."""
         report = self._report()
         credentials = self._existing_credentials() or new_credentials()
         objects = infra_objects(self.settings, credentials)
@@ -119,11 +123,11 @@ class KubernetesInfra:
 
     def _wait_ready(self, objects: list[dict], progress: Progress) -> dict[tuple[str, str], str]:
         timeout_s = self.settings.kubernetes.ready_timeout_s
-        deadline = time.monotonic() + timeout_s
         details: dict[tuple[str, str], str] = {}
         pending = list(objects)
         last: dict[tuple[str, str], str] = {}
-        while True:
+
+        def all_ready() -> bool:
             waiting = []
             for manifest in pending:
                 key = (manifest["kind"], manifest["metadata"]["name"])
@@ -134,15 +138,15 @@ class KubernetesInfra:
                     if last.get(key) != details[key]:
                         progress(f"waiting for {key[0]}/{key[1]} ({details[key]})")
                         last[key] = details[key]
-            if not waiting:
-                return details
-            if time.monotonic() > deadline:
-                names_ = ", ".join(f"{m['kind']}/{m['metadata']['name']}" for m in waiting)
-                raise ClusterError(f"not ready after {timeout_s:g} s "
-                                   f"(kubernetes.ready_timeout_s): {names_}",
-                                   hint=f"kubectl -n {self.namespace} describe pods")
-            pending = waiting
-            time.sleep(self.poll_s)
+            pending[:] = waiting
+            return not waiting
+
+        if not poll(all_ready, timeout_s, self.poll_s):
+            names_ = ", ".join(f"{m['kind']}/{m['metadata']['name']}" for m in pending)
+            raise ClusterError(f"not ready after {timeout_s:g} s "
+                               f"(kubernetes.ready_timeout_s): {names_}",
+                               hint=f"kubectl -n {self.namespace} describe pods")
+        return details
 
 
 def _ours(obj: dict) -> bool:

@@ -116,7 +116,7 @@ def feature_store_config(settings: Settings) -> dict:
     it from the pod's environment)."""
     from kubernetes import client
 
-    from salesops.features.repo import render_feature_store_yaml
+    from salesops.stores.feast_yaml import render_feature_store_yaml
     from salesops.workspace import Workspace
 
     namespace = settings.kubernetes.namespace

@@ -1,8 +1,10 @@
-"""Redis as the online store (`feature_store.online = "redis"`): URL to Feast's connection
-string, and a check that says exactly what is wrong. The password is never printed."""
+"""The Redis server of the online store (`feature_store.online = "redis"`): its URL as a
+typed target and as Feast's connection string, and a check that says exactly what is
+wrong. The password is never printed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from salesops.config import Settings
@@ -11,7 +13,22 @@ from salesops.errors import ConfigError, ServiceUnavailable
 CONNECT_TIMEOUT_S = 5
 
 
-def redis_parts(settings: Settings) -> dict[str, object]:
+@dataclass(frozen=True)
+class RedisTarget:
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+    ssl: bool
+
+    @property
+    def where(self) -> str:
+        """What a message may say (never the password)."""
+        return f"{self.host}:{self.port}/{self.db}"
+
+
+def redis_target(settings: Settings) -> RedisTarget:
     if settings.feature_store.redis_url is None:
         raise ConfigError("feature_store.redis_url is required with online = \"redis\"",
                           hint="e.g. SALESOPS_FEATURE_STORE__REDIS_URL=redis://127.0.0.1:6379/0")
@@ -24,20 +41,20 @@ def redis_parts(settings: Settings) -> dict[str, object]:
     except ValueError:
         raise ConfigError("feature_store.redis_url: the port and the database must be numbers") \
             from None
-    return {"host": parts.hostname, "port": port, "db": db,
-            "username": unquote(parts.username) if parts.username else None,
-            "password": unquote(parts.password) if parts.password else None,
-            "ssl": parts.scheme == "rediss"}
+    return RedisTarget(host=parts.hostname, port=port, db=db,
+                       username=unquote(parts.username) if parts.username else None,
+                       password=unquote(parts.password) if parts.password else None,
+                       ssl=parts.scheme == "rediss")
 
 
 def connection_string(settings: Settings) -> str:
     """Feast's format: host:port,db=N[,username=U][,password=P][,ssl=true]."""
-    parts = redis_parts(settings)
-    items = [f"{parts['host']}:{parts['port']}", f"db={parts['db']}"]
+    target = redis_target(settings)
+    items = [f"{target.host}:{target.port}", f"db={target.db}"]
     for key in ("username", "password"):
-        if parts[key]:
-            items.append(f"{key}={parts[key]}")
-    if parts["ssl"]:
+        if getattr(target, key):
+            items.append(f"{key}={getattr(target, key)}")
+    if target.ssl:
         items.append("ssl=true")
     return ",".join(items)
 
@@ -46,11 +63,11 @@ def check(settings: Settings) -> str:
     """PING the server with the configured credentials; returns 'host:port/db'."""
     import redis
 
-    parts = redis_parts(settings)
-    where = f"{parts['host']}:{parts['port']}/{parts['db']}"
-    client = redis.Redis(host=parts["host"], port=parts["port"], db=parts["db"],
-                         username=parts["username"], password=parts["password"],
-                         ssl=parts["ssl"], socket_connect_timeout=CONNECT_TIMEOUT_S,
+    target = redis_target(settings)
+    where = target.where
+    client = redis.Redis(host=target.host, port=target.port, db=target.db,
+                         username=target.username, password=target.password,
+                         ssl=target.ssl, socket_connect_timeout=CONNECT_TIMEOUT_S,
                          socket_timeout=CONNECT_TIMEOUT_S)
     try:
         client.ping()

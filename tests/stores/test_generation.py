@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from salesops.features.generation import ensure_current, staged, switch
+from salesops.stores.generation import ensure_current, staged, switch
 from salesops.workspace import Workspace
 
 

@@ -1,0 +1,89 @@
+"""The interfaces every storage profile implements: one for the offline store (where a
+build's tables and manifest live, and the Feast registry beside them), one for the online
+store (where the week to forecast is served from).
+
+What differs between profiles is here as methods, so that the services never test the
+profile: staging and switching a build's tables, reading them back, the sections of
+`feature_store.yaml`, and the checks `infra up | status | down` make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from salesops.workspace import Generation, Workspace
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StoreState:
+    """One line of `infra up | status | down` about a store (the fields of the infra
+    backend's `Component`, which converts it)."""
+
+    name: str
+    kind: str
+    state: str  # ready | present | missing | unreachable | removed | ...
+    detail: str = ""
+
+
+class OfflineStore(Protocol):
+    #: the `feature_store.profile` value this class implements
+    profile: str
+
+    def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        """Put a build's tables where readers cannot see them yet (a no-op where the
+        generation's files are the tables)."""
+
+    def switch(self, frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any]) -> None:
+        """Make the staged tables and the manifest current, at once, before the files."""
+
+    def read_manifest(self, workspace: Workspace) -> dict[str, Any] | None:
+        """The last complete build's manifest, None before the first build."""
+
+    def read_table(self, workspace: Workspace, name: str,
+                   columns: list[str]) -> pd.DataFrame | None:
+        """Columns of one of the last build's tables, None when no build wrote it."""
+
+    def tracking_uri(self, workspace: Workspace) -> str:
+        """Where MLflow keeps runs and models unless `mlflow.tracking_uri` says otherwise."""
+
+    def registry(self, workspace: Workspace) -> dict[str, Any]:
+        """The `registry` section of feature_store.yaml."""
+
+    def offline_section(self) -> dict[str, Any]:
+        """The `offline_store` section of feature_store.yaml."""
+
+    def view_source(self, view: str, workspace: Workspace) -> dict[str, Any]:
+        """Where Feast reads the offline rows of one feature view."""
+
+    def prepare(self) -> list[StoreState]:
+        """Check the servers and create what the profile needs (`infra up`)."""
+
+    def status(self, workspace: Workspace) -> list[StoreState]:
+        """What exists, never an exception (`infra status`)."""
+
+    def teardown(self, progress: Progress) -> list[StoreState]:
+        """Remove what `prepare` created (`infra down`)."""
+
+
+class OnlineStore(Protocol):
+    #: Feast's `online_store.type` for this class
+    feast_type: str
+
+    def online_section(self, workspace: Workspace) -> dict[str, Any]:
+        """The `online_store` section of feature_store.yaml."""
+
+    def prepare(self) -> list[StoreState]: ...
+
+    def status(self, workspace: Workspace) -> list[StoreState]: ...
+
+    @staticmethod
+    def staged_section(section: dict[str, Any], generation: Generation) -> dict[str, Any]:
+        """The rendered section changed so that a build fills the staged generation's online
+        store, which then switches in with the generation (or the server's tables)."""
