@@ -309,3 +309,13 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         return value
 
     return clean(data)
+
+
+def settings_payload(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data for another process (a training rank, a pod's environment),
+    secrets included: the receiver rebuilds `Settings(**payload)`. Never printed."""
+    data = settings.model_dump(mode="json")
+    for key in ("postgres_url", "redis_url"):
+        secret = getattr(settings.feature_store, key)
+        data["feature_store"][key] = secret.get_secret_value() if secret is not None else None
+    return data

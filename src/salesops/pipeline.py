@@ -51,7 +51,11 @@ def run(settings: Settings, config: Path | None, progress: Progress, force: bool
         epoch_progress: str = "lines", monitor: bool = False) -> PipelineResult:
     """`epoch_progress`: how training shows its epochs (a `training.progress` mode);
     `monitor`: end with `drift` (the champion's training data against the newest weeks)."""
-    if settings.backend.kind == "kubernetes":
+    from salesops.backends import training_backend
+
+    # the later steps serve and query the model this process trained: a backend whose
+    # training ends elsewhere (a TrainJob) has no model to deploy when `submit` returns
+    if not training_backend(settings).completes_in_submit:
         raise UsageError("pipeline run drives the local lifecycle; on Kubernetes run `infra up`, "
                          "`features build`, `train submit --wait` and `serve deploy --wait`")
     result = PipelineResult()
@@ -76,8 +80,10 @@ def run(settings: Settings, config: Path | None, progress: Progress, force: bool
 
 def _infra(settings: Settings, progress: Progress) -> tuple[str, str]:
     from salesops.backends import infra_backend
+    from salesops.features.repo import repo_files
 
-    report = infra_backend(settings).up(progress)
+    workspace = Workspace(settings.workspace)
+    report = infra_backend(settings).up(progress, lambda: repo_files(settings, workspace))
     changed = [c.name for c in report.components if c.state != "unchanged"]
     return ("done", f"created or updated: {', '.join(changed)}") if changed else (
         "skipped", f"up to date at {report.location}")
@@ -85,7 +91,6 @@ def _infra(settings: Settings, progress: Progress) -> tuple[str, str]:
 
 def _features(settings: Settings, progress: Progress, force: bool) -> tuple[str, str]:
     from salesops.features.build import build
-
     from salesops.features.offline import read_manifest
 
     # the server's copy on the `postgres` profile: what training and serving will read
@@ -111,11 +116,11 @@ def _train(settings: Settings, force: bool, epoch_progress: str) -> tuple[str, s
     from salesops.features.offline import read_manifest
     from salesops.training import registry
     from salesops.training.submit import submit
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
     workspace = Workspace(settings.workspace)
     fingerprint = read_manifest(settings, workspace)["fingerprint"]
-    connect(settings)
+    Tracking.open(settings, read_only=False)
     champion = registry.champion_lineage(settings.mlflow.model_name)
     if not force and champion is not None and champion[1] == fingerprint:
         return "skipped", f"champion v{champion[0]} was trained on these features"

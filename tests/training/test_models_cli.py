@@ -5,30 +5,17 @@ history is right."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from salesops.faults import ENV as FAULT_ENV
 from tests.features.test_postgres_profile import _use_postgres, database  # noqa: F401
-from tests.serving.conftest import only_env
+from tests.helpers import holding_lock, only_env
+from tests.helpers import run_salesops as salesops
 
-SALESOPS = str(Path(sys.executable).parent / "salesops")
 NAME = "salesops-demand"
 pytestmark = pytest.mark.slow  # MLflow's first use of a SQLite store: ~5-15 s
-
-
-def salesops(workspace: Path, *args: str, fault: str | None = None):
-    env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(workspace)}
-    if fault:
-        env[FAULT_ENV] = fault
-    return subprocess.run([SALESOPS, *args], env=env, capture_output=True, text=True,
-                          timeout=180, cwd=workspace.parent)
 
 
 def _registry(workspace: Path, versions: int) -> None:
@@ -38,9 +25,9 @@ def _registry(workspace: Path, versions: int) -> None:
     with only_env(workspace.parent, {"SALESOPS_PROJECT__WORKSPACE": str(workspace)}):
         from salesops.config import load_settings
         from salesops.training import registry
-        from salesops.training.tracking import connect
+        from salesops.training.tracking import Tracking
 
-        connect(load_settings())
+        Tracking.open(load_settings(), read_only=False)
         client = registry.client()
         client.create_registered_model(NAME)
         for _ in range(versions):
@@ -93,28 +80,13 @@ def test_promoting_a_version_that_does_not_exist_is_a_usage_error(three_versions
     assert _champion(three_versions) == "1"
 
 
-HOLD = textwrap.dedent("""
-    import sys, time
-    from salesops.workspace import Workspace, locked
-    with locked(Workspace(__import__("pathlib").Path(sys.argv[1])), "test holder"):
-        print("held", flush=True)
-        time.sleep(60)
-""")
-
-
 def test_promote_and_rollback_wait_for_the_lock_list_does_not(three_versions):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(three_versions)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with holding_lock(three_versions, "test holder"):
         for command in (["models", "promote", "2"], ["models", "rollback"]):
             busy = salesops(three_versions, *command)
             assert busy.returncode == 75, busy.stderr
             assert "`test holder`" in busy.stderr
         assert _champion(three_versions) == "1"  # read while the lock is held
-    finally:
-        holder.kill()
-        holder.wait()
     assert salesops(three_versions, "models", "promote", "2").returncode == 0
 
 
@@ -166,11 +138,11 @@ def test_a_dead_or_wrong_tracking_store_fails_within_seconds(cli, workspace, mon
     # the Python API that `serve deploy`, `drift` and `train submit` connect through
     from salesops.config import load_settings
     from salesops.errors import ConfigError
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
     monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", cases[0][0])
     with pytest.raises(ConfigError, match="salesops_no_such_db"):
-        connect(load_settings())
+        Tracking.open(load_settings(), read_only=False)
 
 
 def test_postgres_profile_registry_read_without_writing(cli, workspace, monkeypatch,

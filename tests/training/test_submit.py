@@ -44,9 +44,9 @@ def test_submit_registers_and_promotes_on_force(cli, workspace, monkeypatch):
 
     from salesops.config import load_settings
     from salesops.training import registry
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
-    connect(load_settings())
+    Tracking.open(load_settings(), read_only=False)
     model = mlflow.pyfunc.load_model("models:/salesops-demand@champion")
     assert model.metadata.signature is not None
 
@@ -126,10 +126,10 @@ def test_retail_data_trains_end_to_end(cli, workspace, monkeypatch):
     from salesops.config import load_settings
     from salesops.training.dataset import load_training_set
     from salesops.training.model import Scalers
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
     settings = load_settings()
-    connect(settings)
+    Tracking.open(settings, read_only=False)
     run = mlflow.get_run(summary["run_id"])
     assert run.data.tags["data.negative_sales"] == "keep"
     assert run.data.tags["data.missing_weeks"] == "zero"

@@ -13,7 +13,8 @@ from pathlib import Path
 import typer
 
 from salesops import __version__
-from salesops.cli import config_cmd, drift, features, infra, pipeline, predict, serve, train
+from salesops.cli import (config_cmd, drift, features, infra, models, pipeline, predict, serve,
+                          train)
 from salesops.cli.help import polish
 from salesops.cli.output import Output
 from salesops.cli.state import State
@@ -40,7 +41,7 @@ app = typer.Typer(
 app.add_typer(infra.app, name="infra")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")
-app.add_typer(train.models_app, name="models")
+app.add_typer(models.app, name="models")
 app.add_typer(serve.app, name="serve")
 app.command("predict")(predict.predict)
 app.command("drift")(drift.drift)

@@ -68,7 +68,8 @@ def drift(
             from salesops.training.progress import progress_mode
 
             state.output.step("drift found: retraining (train submit)")
-            result.retrain = monitoring.retrain(settings, progress_mode(state.output.quiet))
+            result.retrain = monitoring.retrain(settings, progress_mode(state.output.quiet),
+                                                state.output.step, state.output.info)
     if report is not None:
         from salesops.monitoring.report import write_report
 

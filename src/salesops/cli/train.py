@@ -1,8 +1,6 @@
-"""`salesops train submit | run` and `salesops models list | promote | rollback`."""
+"""`salesops train submit | run | status | logs` (`models` is in `cli.models`)."""
 
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 import typer
 
@@ -11,7 +9,6 @@ from salesops.errors import CheckFailed, UsageError
 
 app = typer.Typer(help="Train demand models (local DDP or a Kubeflow TrainJob).",
                   no_args_is_help=True)
-models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
 
 #: the bounds of the config's training.nodes and training.epochs (the config module is not
 #: imported at start-up; a test keeps the two in step)
@@ -65,18 +62,28 @@ def submit(
 ) -> None:
     """Build the training set from Feast, train, log to MLflow, register, gate (local), or
     create a Kubeflow TrainJob whose pods do that (kubernetes)."""
+    from salesops.backends import training_backend
     from salesops.training.progress import progress_mode
-    from salesops.training.submit import submit as run_submit
+    from salesops.training.submit import request
 
     state = state_of(ctx)
     settings = state.settings(training={"nodes": nodes, "epochs": epochs})
-    if dry_run or wait or settings.backend.kind == "kubernetes":
-        from salesops.cli.train_job import submit_job
-
-        return submit_job(state, settings, _mode(no_promote, force_promote), dry_run, wait)
-    state.output.step("building the training set from the feature store")
-    progress = progress_mode(state.output.quiet)
-    _render(state, run_submit(settings, _mode(no_promote, force_promote), progress))
+    wanted = request(settings, _mode(no_promote, force_promote),
+                     progress_mode(state.output.quiet), wait=wait)
+    backend = training_backend(settings)
+    if dry_run:
+        manifests = backend.manifests(wanted)  # the local backend refuses: nothing to print
+        if wait:
+            raise UsageError("--dry-run and --wait exclude each other")
+        state.output.manifests(manifests)
+        return
+    record = backend.submit(wanted, state.output.step)
+    if wait:
+        record = backend.wait(record.name, state.output.step, state.output.info)
+    if record.summary is not None:  # trained and registered here
+        _render(state, record.summary)
+    else:
+        _render_job(state, record)
 
 
 @app.command("run")
@@ -88,8 +95,8 @@ def run(
 ) -> None:
     """Worker entry point (what each process or pod runs; rank from RANK/WORLD_SIZE).
     Rank 0 registers the version once every rank has finished."""
+    from salesops.config import settings_payload
     from salesops.training.publish import publish
-    from salesops.training.submit import settings_payload
     from salesops.training.worker import run_worker
 
     state = state_of(ctx)
@@ -105,9 +112,10 @@ def run(
 @app.command("status")
 def job_status(ctx: typer.Context, name: str = typer.Argument(..., help="TrainJob name.")) -> None:
     """Kubernetes: a TrainJob's state and conditions."""
-    from salesops.cli.train_job import show_status
+    from salesops.backends import training_backend
 
-    show_status(state_of(ctx), name)
+    state = state_of(ctx)
+    _render_job(state, training_backend(state.settings()).status(name))
 
 
 @app.command("logs")
@@ -117,9 +125,14 @@ def job_logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
 ) -> None:
     """Kubernetes: the log of a TrainJob's first node (stdout)."""
-    from salesops.cli.train_job import show_logs
+    from salesops.backends import training_backend
 
-    show_logs(state_of(ctx), name, follow)
+    state = state_of(ctx)
+    lines = training_backend(state.settings()).logs(name, follow=follow)
+    if state.output.json_mode:
+        state.output.emit({"name": name, "lines": list(lines)})
+        return
+    state.output.lines(lines)
 
 
 def _render(state: State, summary: dict) -> None:
@@ -142,85 +155,11 @@ def _render(state: State, summary: dict) -> None:
         raise typer.Exit(CheckFailed.exit_code)
 
 
-def _registry(ctx: typer.Context):
-    """State and settings, with MLflow pointed at the tracking store, which must exist:
-    these commands create nothing where there is none."""
-    from salesops.training.tracking import connect
+def _render_job(state: State, record) -> None:
+    """A TrainJob's `TrainRecord`: a table, or with --json its `to_dict()`."""
+    def human(console) -> None:
+        rows = [("name", record.name), ("namespace", record.namespace), ("state", record.state),
+                ("message", record.message), ("nodes", record.nodes)]
+        console.print(state.output.table("TrainJob", ["", ""], rows))
 
-    state = state_of(ctx)
-    settings = state.settings()
-    connect(settings, create=False)
-    return state, settings
-
-
-@contextmanager
-def _holding(settings, command: str):
-    """The workspace lock, where there is a workspace (a remote registry may have none)."""
-    from salesops.workspace import Workspace, locked
-
-    workspace = Workspace(settings.workspace)
-    if not workspace.exists():
-        yield
-        return
-    with locked(workspace, command):
-        yield
-
-
-@models_app.command("list")
-def list_models(ctx: typer.Context) -> None:
-    """Registered versions, holdout metrics and aliases (reads only)."""
-    from salesops.training import registry
-
-    state, settings = _registry(ctx)
-    rows = registry.list_versions(settings.mlflow.model_name)
-    state.output.emit(rows, lambda console: console.print(state.output.table(
-        settings.mlflow.model_name, ["version", "aliases", "WAPE %", "MAPE %", "run"],
-        [(r["version"], ", ".join(r["aliases"]), r["wape"], r["mape"], r["run_id"])
-         for r in rows])))
-
-
-@models_app.command("promote")
-def promote(ctx: typer.Context,
-            version: str = typer.Argument(..., help="Version to promote.")) -> None:
-    """Make VERSION the champion (no gate: an operator's decision). A running server keeps
-    serving its version until `salesops serve deploy`."""
-    from salesops.training import registry
-
-    state, settings = _registry(ctx)
-    with _holding(settings, "models promote"):
-        registry.promote(settings.mlflow.model_name, version)
-    _emit_champion(state, settings, {"champion": version}, f"champion is now v{version}")
-
-
-@models_app.command("rollback")
-def rollback(ctx: typer.Context) -> None:
-    """Give `champion` back to the previous champion. A running server keeps serving its
-    version until `salesops serve deploy`."""
-    from salesops.training import registry
-
-    state, settings = _registry(ctx)
-    with _holding(settings, "models rollback"):
-        old, new = registry.rollback(settings.mlflow.model_name)
-    _emit_champion(state, settings, {"from": old, "champion": new},
-                   f"champion rolled back from v{old} to v{new}")
-
-
-def _emit_champion(state: State, settings, data: dict, message: str) -> None:
-    """The new champion, and what the deployed server (local backend) still serves."""
-    served = _served_version(settings)
-    if served is not None and served[1] != data["champion"]:
-        data = {**data, "serving": {"url": served[0], "model_version": served[1]}}
-    state.output.emit(data, lambda c: c.print(message))
-    if "serving" in data:
-        state.output.warn(f"the model server at {served[0]} still serves v{served[1]}; "
-                          f"`salesops serve deploy` switches it to v{data['champion']}")
-
-
-def _served_version(settings) -> tuple[str, str] | None:
-    if settings.backend.kind != "local":
-        return None
-    from salesops.serving.deployment import running_record
-    from salesops.workspace import Workspace
-
-    record = running_record(Workspace(settings.workspace))
-    return (record["url"], str(record["model_version"])) if record else None
+    state.output.emit(record.to_dict(), human)

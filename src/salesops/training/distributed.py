@@ -2,13 +2,13 @@
 
 Both launchers speak the torchrun environment contract (RANK, WORLD_SIZE, LOCAL_RANK,
 LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), so the training code reads only that and does
-not care who started it. `training.launch.launch_local` plays torchrun's part on one machine.
+not care who started it. `backends.local.launch.launch_local` plays torchrun's part on one
+machine.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,9 +19,6 @@ import torch.distributed as dist
 #: How long a collective may wait for the other ranks before failing. Long enough for a slow
 #: pod to pull its image and join, short enough that a dead peer does not hang a job forever.
 DEFAULT_TIMEOUT_S = 600.0
-ENV_KEYS = (
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-)
 
 
 @dataclass(frozen=True)
@@ -99,10 +96,3 @@ def barrier(info: DistInfo) -> None:
     """Return once every rank got here: the ranks' way to know that all of them succeeded."""
     if info.world_size > 1:
         dist.barrier(device_ids=[info.device.index] if info.backend == "nccl" else None)
-
-
-def free_port() -> int:
-    """A TCP port that is free on loopback right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -23,10 +23,10 @@ def publish(settings: Settings, candidate: dict[str, Any]) -> dict[str, Any]:
     import mlflow
 
     from salesops.training import registry
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
     from salesops.training.worker import quiet_mlflow
 
-    connect(settings)
+    Tracking.open(settings, read_only=False)
     name = candidate["model_name"]
     with quiet_mlflow():
         # registry chatter ("Created version ...") goes to stderr unasked; the summary says it

@@ -1,70 +1,57 @@
-"""`train submit`: N worker processes with torch.distributed (local), or a Kubeflow
-TrainJob (kubernetes).
+"""`train submit` as a service: the request for whichever training backend the settings
+choose (`backends.training_backend`), and the Python API that runs it to its end.
 
-Locally the whole command holds the workspace lock, and only this process, alive and
-after every worker exited 0, registers the new version and moves the aliases.
+The service supplies the work: what each rank runs (`worker.run_worker`), how a finished
+run is registered (`publish.publish`), and the checks before minutes of training. Where
+that work runs (N local processes, a TrainJob's pods) is the backend's business.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from functools import partial
+from typing import Any
 
-from salesops.config import Settings
-from salesops.errors import CheckFailed, PreconditionError
-from salesops.workspace import Workspace, locked
+from salesops.backends.base import Progress, TrainRequest
+from salesops.config import Settings, settings_payload
+from salesops.errors import PreconditionError
+from salesops.workspace import Workspace
 
 
-def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines") -> dict:
-    if settings.backend.kind == "kubernetes":  # the Python API: submit and follow to the end
-        def echo(line: str) -> None:
-            if progress != "off":
-                print(line, file=sys.stderr, flush=True)
-
-        return submit_trainjob(settings, promote_mode, wait=True, progress=echo, log=echo)
-    workspace = Workspace(settings.workspace)
-    if workspace.read_json(workspace.build_manifest) is None:
-        raise PreconditionError("no features to train on",
-                                hint="run `salesops infra up` and `salesops features build` first")
-    from salesops.training.threads import prefer_passive_wait
-
-    prefer_passive_wait()  # before torch loads in this process (`--nodes 1` trains here)
-    from salesops.training.launch import LaunchFailed, launch_local
+def request(settings: Settings, promote_mode: str = "auto", progress: str = "lines",
+            wait: bool = False) -> TrainRequest:
+    """What `train submit` asks a backend for; `progress` is a `training.progress` mode."""
     from salesops.training.publish import publish
     from salesops.training.tracking import check_reachable
     from salesops.training.worker import run_worker
 
-    with locked(workspace, "train submit"):
-        check_reachable(settings)  # before minutes of training, not after
-        try:
-            candidate = launch_local(settings.training.nodes, run_worker,
-                                     (settings_payload(settings), promote_mode, progress))
-        except LaunchFailed as exc:
-            raise CheckFailed(f"training failed: {exc}", hint="nothing was registered") from None
-        return publish(settings, candidate)
+    return TrainRequest(
+        promote_mode=promote_mode, progress=progress, wait=wait, worker=run_worker,
+        worker_args=(settings_payload(settings), promote_mode, progress),
+        publish=partial(publish, settings), require_inputs=partial(require_features, settings),
+        preflight=partial(check_reachable, settings))
 
 
-def trainjob_manifest(settings: Settings, promote_mode: str = "auto") -> dict:
-    """The TrainJob a submission would create (a new unique name each call)."""
-    from salesops.backends.kubernetes.trainjob_spec import new_name, trainjob
+def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines",
+           on_step: Progress | None = None, on_log: Progress | None = None) -> dict[str, Any]:
+    """Train to the end (a TrainJob is followed until it ends): the run's summary, or the
+    TrainJob's final state. `on_step` and `on_log` receive progress lines and a TrainJob's
+    log; by default nothing is shown."""
+    from salesops.backends import training_backend
 
-    return trainjob(settings, new_name(), promote_mode)
-
-
-def submit_trainjob(settings: Settings, promote_mode: str, wait: bool,
-                    progress: Callable[[str], None], log: Callable[[str], None]) -> dict:
-    """Create the TrainJob; with `wait`, follow it (and node 0's log) until it ends."""
-    from salesops.backends.kubernetes.trainjob import TrainJobs
-
-    jobs = TrainJobs(settings)
-    record = jobs.submit(promote_mode, progress)
-    return jobs.wait(record["name"], progress, log) if wait else record
+    step = on_step or _ignore
+    backend = training_backend(settings)
+    record = backend.submit(request(settings, promote_mode, progress), step)
+    if not record.finished:
+        record = backend.wait(record.name, step, on_log or _ignore)
+    return record.to_dict()
 
 
-def settings_payload(settings: Settings) -> dict:
-    """Settings as plain data for a worker process, secrets included (never printed)."""
-    data = settings.model_dump(mode="json")
-    for key in ("postgres_url", "redis_url"):
-        secret = getattr(settings.feature_store, key)
-        data["feature_store"][key] = secret.get_secret_value() if secret is not None else None
-    return data
+def require_features(settings: Settings) -> None:
+    workspace = Workspace(settings.workspace)
+    if workspace.read_json(workspace.build_manifest) is None:
+        raise PreconditionError("no features to train on",
+                                hint="run `salesops infra up` and `salesops features build` first")
+
+
+def _ignore(line: str) -> None:
+    pass

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from salesops.backends.kubernetes import names
-from salesops.config import Settings
+from salesops.config import Settings, settings_payload
 
 #: sections that say where work runs, meaningless inside the pod
 NOT_FORWARDED = ("backend", "kubernetes")
@@ -37,8 +37,6 @@ def pod_settings(settings: Settings) -> Settings:
 
 def env_vars(settings: Settings) -> list[dict[str, Any]]:
     """`[{name, value}]` for a container; the password comes first (later ones refer to it)."""
-    from salesops.training.submit import settings_payload
-
     payload = settings_payload(pod_settings(settings))
     env: list[dict[str, Any]] = [password_env()]
     for section, values in payload.items():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from salesops.backends.base import Progress
+from salesops.backends.base import Progress, TrainRecord, TrainRequest
 from salesops.backends.kubernetes.apply import apply
 from salesops.backends.kubernetes.client import REQUEST_TIMEOUT_S, call, connect
 from salesops.backends.kubernetes.readiness import condition, trainjob_state
@@ -13,6 +13,7 @@ from salesops.backends.kubernetes.resources import Resource
 from salesops.backends.kubernetes.trainjob_spec import NODE, new_name, trainjob
 from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError
+from salesops.polling import poll
 
 POLL_S = 2.0
 TERMINAL = ("Complete", "Failed")
@@ -26,53 +27,78 @@ def first_node_selector(name: str) -> str:
 
 
 class TrainJobs:
+    """The Kubernetes training backend: a run is a Kubeflow TrainJob whose pods
+    train and register (`train run`); `submit` returns once it is created."""
+
+    completes_in_submit = False
+
     def __init__(self, settings: Settings, poll_s: float | None = None, api_client=None) -> None:
         self.settings = settings
         self.namespace = settings.kubernetes.namespace
         self.poll_s = POLL_S if poll_s is None else poll_s
-        self.api = api_client or connect(settings)
+        self._api = api_client
 
-    def submit(self, promote_mode: str, progress: Progress) -> dict:
-        manifest = trainjob(self.settings, new_name(), promote_mode)
+    @property
+    def api(self):
+        """The cluster connection, opened on first use: `--dry-run` needs no cluster."""
+        if self._api is None:
+            self._api = connect(self.settings)
+        return self._api
+
+    def manifests(self, request: TrainRequest) -> list[dict[str, Any]]:
+        """The TrainJob a submission would create (a new unique name each call)."""
+        return [trainjob(self.settings, new_name(), request.promote_mode)]
+
+    def submit(self, request: TrainRequest, progress: Progress) -> TrainRecord:
+        (manifest,) = self.manifests(request)
         apply(self.api, manifest, progress)
         name = manifest["metadata"]["name"]
         progress(f"submitted TrainJob {name} ({self.settings.training.nodes} node(s)) in "
                  f"namespace {self.namespace}")
         return self.status(name)
 
-    def status(self, name: str) -> dict:
+    def status(self, name: str) -> TrainRecord:
         job = Resource(self.api, "TrainJob", self.namespace).get(name)
         if job is None:
             raise PreconditionError(f"no TrainJob {name!r} in namespace {self.namespace!r}",
                                     hint="`kubectl get trainjobs` lists them")
         state = trainjob_state(job)
         cond = condition(job, state) or {}
-        return {"name": name, "namespace": self.namespace, "state": state,
-                "message": cond.get("message", ""),
-                "nodes": ((job.get("spec") or {}).get("trainer") or {}).get("numNodes"),
-                "conditions": (job.get("status") or {}).get("conditions") or [],
-                "jobs": (job.get("status") or {}).get("jobsStatus") or []}
+        return TrainRecord(
+            name=name, namespace=self.namespace, state=state, message=cond.get("message", ""),
+            nodes=((job.get("spec") or {}).get("trainer") or {}).get("numNodes"),
+            conditions=(job.get("status") or {}).get("conditions") or [],
+            jobs=(job.get("status") or {}).get("jobsStatus") or [])
 
-    def wait(self, name: str, progress: Progress, log: Callable[[str], None]) -> dict:
+    def wait(self, name: str, progress: Progress, log: Progress) -> TrainRecord:
         """Follow the conditions and the first node's logs until the job ends; a failed
         job raises CheckFailed (exit 1)."""
-        last, streamed = None, False
-        while True:
+        last: str | None = None
+        streamed = False
+
+        def read() -> TrainRecord:
+            nonlocal last
             record = self.status(name)
-            if record["state"] != last:
-                progress(f"TrainJob {name}: {record['state']}"
-                         + (f" ({record['message']})" if record["message"] else ""))
-                last = record["state"]
+            if record.state != last:
+                progress(f"TrainJob {name}: {record.state}"
+                         + (f" ({record.message})" if record.message else ""))
+                last = record.state
+            return record
+
+        def ended() -> TrainRecord | None:
+            nonlocal streamed
+            record = read()
             if not streamed and _started(self._first_pod(name)):
                 for line in self.logs(name, follow=True):
                     log(line)
                 streamed = True
-                continue  # the container ended: read the conditions again at once
-            if record["state"] in TERMINAL:
-                break
-            time.sleep(self.poll_s)
-        if record["state"] == "Failed":
-            raise CheckFailed(f"TrainJob {name} failed: {record['message'] or 'see its logs'}")
+                record = read()  # the container ended: read the conditions again at once
+            return record if record.state in TERMINAL else None
+
+        record = poll(ended, None, self.poll_s)
+        assert record is not None  # without a deadline, poll returns only an answer
+        if record.state == "Failed":
+            raise CheckFailed(f"TrainJob {name} failed: {record.message or 'see its logs'}")
         return record
 
     def logs(self, name: str, follow: bool = False) -> Iterator[str]:

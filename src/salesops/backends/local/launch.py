@@ -15,6 +15,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -26,10 +27,9 @@ from typing import Any
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from salesops.backends.local import threads as cpu
 from salesops.errors import SalesOpsError
 from salesops.faults import checkpoint
-from salesops.training import threads as cpu
-from salesops.training.distributed import ENV_KEYS, free_port
 
 #: how long a failed run waits for the other ranks' reports, to find which one is the cause
 CAUSE_GRACE_S = 5.0
@@ -38,6 +38,10 @@ EXIT_GRACE_S = 30.0
 #: how often a rank's watchdog checks that its parent is alive
 PARENT_POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
+#: torchrun's environment contract, which a rank's training code reads
+ENV_KEYS = (
+    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+)
 
 
 class LaunchFailed(RuntimeError):
@@ -155,7 +159,7 @@ def _failure(exc: BaseException) -> _Failure:
     summary = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     try:
         # class, args and attributes rather than the exception itself: an error whose
-        # __init__ takes other arguments than its args (NotBuiltYet, WorkspaceBusy) would
+        # __init__ takes other arguments than its args (WorkspaceBusy, say) would
         # not unpickle
         error = pickle.dumps((type(exc), exc.args, dict(vars(exc))))
         _rebuild(error)
@@ -278,3 +282,10 @@ def _stop(procs: list) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def free_port() -> int:
+    """A TCP port that is free on loopback right now (the OS picks it): rank 0's rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from salesops.errors import NotBuiltYet, WorkspaceBusy
-from salesops.training import threads
-from salesops.training.launch import LaunchFailed, launch_local
+from salesops.backends.local import threads
+from salesops.backends.local.launch import LaunchFailed, launch_local
+from salesops.errors import SalesOpsError, WorkspaceBusy
 
 LAUNCH_TIMEOUT_S = 120
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _busy_error_entry():
@@ -31,8 +31,18 @@ def _busy_error_entry():
     time.sleep(60)
 
 
+class Unbuilt(SalesOpsError):
+    """An error whose __init__ takes other arguments than its message, with its own code."""
+
+    exit_code = 7
+    kind = "unbuilt"
+
+    def __init__(self, command: str, issue: int) -> None:
+        super().__init__(f"`salesops {command}` is not built yet (tracked in issue #{issue})")
+
+
 def _not_built_entry():
-    raise NotBuiltYet("train submit --backend x", 99)
+    raise Unbuilt("train submit --backend x", 99)
 
 
 def _threads_entry():
@@ -57,7 +67,7 @@ def test_an_error_with_its_own_init_keeps_its_type_message_and_exit_code():
 
 def test_the_same_error_and_exit_code_with_one_process_or_two():
     for nodes in (1, 2):
-        with pytest.raises(NotBuiltYet) as err:
+        with pytest.raises(Unbuilt) as err:
             launch_local(nodes, _not_built_entry, timeout_s=LAUNCH_TIMEOUT_S)
         assert err.value.exit_code == 7 and "issue #99" in err.value.message
 
@@ -87,9 +97,9 @@ def test_one_process_uses_the_available_cores_not_torch_s_default(monkeypatch):
 
 PARENT = textwrap.dedent("""
     import sys, time
-    from salesops.training.launch import launch_local
+    from salesops.backends.local.launch import launch_local
     sys.path.insert(0, {root!r})
-    from tests.training.test_launch import _sleep_entry
+    from tests.backends.local.test_launch import _sleep_entry
     launch_local(2, _sleep_entry, ({pids!r},))
 """)
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from salesops.training import threads
+from salesops.backends.local import threads
 from salesops.training.progress import epoch_progress
 
 
