@@ -8,19 +8,12 @@ its registry.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 
 import pytest
 
 from salesops.cli import main
 from tests.conftest import SMALL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port, only_env
 
 
 def run_cli(*args: str) -> int:
@@ -29,19 +22,6 @@ def run_cli(*args: str) -> int:
     except SystemExit as exit_info:
         return int(exit_info.code or 0)
     return 0
-
-
-@contextlib.contextmanager
-def only_env(root, env: dict[str, str]):
-    """In `root`, with `env` as the only SALESOPS_* settings (for fixtures wider than one
-    test, which cannot use monkeypatch)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("SALESOPS_")]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        yield
 
 
 def run_steps(*steps: list[str]) -> None:

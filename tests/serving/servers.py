@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Self
@@ -34,16 +33,6 @@ def server_pids(workspace: Path) -> list[int]:
         if f"SALESOPS_PROJECT__WORKSPACE={workspace}".encode() in environ:
             pids.append(int(proc.name))
     return sorted(pids)
-
-
-def wait_for(condition, timeout: float = 15, every: float = 0.1):
-    """Poll `condition` until it returns something truthy; that value, or the last one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def info(url: str) -> dict | None:

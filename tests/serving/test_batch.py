@@ -23,11 +23,11 @@ def online_rows(serving_env):
 
     from salesops.config import load_settings
     from salesops.features.feast_ops import open_store
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
     from salesops.workspace import Workspace
 
     settings = load_settings()
-    connect(settings)
+    Tracking.open(settings, read_only=False)
     model = mlflow.pyfunc.load_model("models:/salesops-demand@champion")
     store = open_store(Workspace(settings.workspace))
     rows = store.get_online_features(features=store.get_feature_service("inference_features"),

@@ -3,6 +3,7 @@
 import contextlib
 import http.server
 import json
+import shutil
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from salesops.faults import ENV as FAULT
 from salesops.workspace import Workspace
-from tests.serving.conftest import free_port
+from tests.helpers import free_port
 
 
 def test_deploy_without_features_says_what_to_run(cli, workspace):
@@ -36,6 +37,22 @@ def test_unknown_alias_or_version(cli, serving_env):
     assert cli("serve", "run", "--alias", "nope").exit_code == 4
     missing = cli("serve", "deploy", "--model-version", "99")
     assert missing.exit_code == 2 and "has no version 99" in missing.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["deploy", "--wait"],
+     "--wait is for backend.kind = kubernetes (a local deploy always waits)"),
+    (["deploy", "--canary", "10"],
+     "--canary needs backend.kind = kubernetes (KServe splits the traffic)"),
+    (["deploy", "--dry-run"], "--dry-run is for backend.kind = kubernetes (it prints or "
+     "follows Kubernetes objects) (set [backend] kind = \"kubernetes\")"),
+    (["promote"], "canary traffic needs backend.kind = kubernetes; locally one server runs"),
+    (["rollback"], "canary traffic needs backend.kind = kubernetes; locally one server runs"),
+])
+def test_what_only_a_cluster_does_is_refused_locally(cli, workspace, args, message):
+    result = cli("serve", *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
+    assert not workspace.exists()  # refused before anything was done
 
 
 def test_predict_without_a_server_says_to_deploy(cli, workspace):
@@ -104,6 +121,26 @@ def test_deploy_reports_a_server_that_dies_during_start_up(cli, serving_env, mon
     assert result.exit_code == 1
     assert "exited during start-up (exit code -9)" in result.stderr
     assert "loading salesops-demand v1" in result.stderr  # the log tail
+
+
+@pytest.mark.slow
+def test_deploy_says_why_the_server_could_not_start(cli, serving_env, tmp_path, monkeypatch):
+    """The server's own error, with its exit code: `serve deploy` said only "the model server
+    exited during start-up (exit code 4)" and exited 1."""
+    ws = tmp_path / "ws"  # the trained workspace, less its feature repo: the server needs it
+    shutil.copytree(serving_env["SALESOPS_PROJECT__WORKSPACE"], ws, symlinks=True)
+    (ws / "serve.json").unlink(missing_ok=True)
+    Workspace(ws).feature_store_yaml.unlink()
+    monkeypatch.setenv("SALESOPS_PROJECT__WORKSPACE", str(ws))
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(free_port()))
+    result = cli("serve", "deploy")
+    assert result.exit_code == 4, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the model server could not start: no feature repo in the workspace; log: " in last
+    assert last.endswith(".log (run `salesops infra up` first)")
+    assert str(ws / "logs" / "serve-") in last
+    assert "exited during start-up" not in result.stderr
+    assert not Workspace(ws).server_state.exists()
 
 
 @pytest.mark.parametrize("url", ["not-a-url", "ftp://127.0.0.1:8080", "http://",

@@ -18,7 +18,8 @@ import pytest
 
 from salesops.faults import ENV as FAULT
 from tests.serving.conftest import run_cli
-from tests.serving.servers import MODEL, Load, info, record, salesops, server_pids, wait_for
+from tests.helpers import wait_for
+from tests.serving.servers import MODEL, Load, info, record, salesops, server_pids
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ module independent of training on retail data.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import pandas as pd
 import pytest
 
 from salesops.workspace import Workspace
-from tests.serving.conftest import only_env, run_cli, run_steps
+from tests.helpers import only_env, wait_for
+from tests.serving.conftest import run_cli, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -216,9 +216,7 @@ def test_a_new_build_reloads_which_series_are_served(retail, predictor, monkeypa
     monkeypatch.chdir(Path(retail.env["SALESOPS_PROJECT__WORKSPACE"]).parent)
     before = predictor.online.snapshot
     assert run_cli("features", "build", "--realism", "retail", "--stores", "5", *SHAPE) == 0
-    deadline = time.monotonic() + 20
-    while predictor.online.snapshot is before and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: predictor.online.snapshot is not before, timeout=20)
     assert predictor.online.snapshot is not before, "no reload after `features build`"
     assert "store=6, dept=1 is unknown" in refusal(predictor, (6, 1))
     assert predictor.predict(instances((1, 1)))["predictions"][0]["week"] == "2024-09-27"

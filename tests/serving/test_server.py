@@ -41,14 +41,14 @@ def expected(trained_env):
 
     from salesops.config import load_settings
     from salesops.features.feast_ops import open_store
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
     from salesops.workspace import Workspace
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in trained_env.items():
             patch.setenv(name, value)
         settings = load_settings()
-    connect(settings)
+    Tracking.open(settings, read_only=False)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     store = open_store(Workspace(settings.workspace))
     features = store.get_online_features(
@@ -251,7 +251,7 @@ def test_infra_down_stops_the_workspaces_server(trained_env, cli, workspace, mon
     """`infra down --yes` left its server running, and `serve status`/`stop` then said there
     was none. (A second workspace, with its own features, reads the trained one's registry.)"""
     from tests.conftest import SMALL
-    from tests.serving.conftest import free_port
+    from tests.helpers import free_port
 
     registry = Path(trained_env["SALESOPS_PROJECT__WORKSPACE"]) / "mlflow.db"
     monkeypatch.setenv("SALESOPS_MLFLOW__TRACKING_URI", f"sqlite:///{registry}")

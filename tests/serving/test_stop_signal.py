@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tests.serving.conftest import free_port
+from tests.helpers import free_port
 
 #: SIGTERM arrives while pyfunc.predict runs inside the fast-path probe
 SCRIPT = textwrap.dedent("""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesops.cli.state import State, state_of
-from salesops.errors import UsageError
+from salesops.errors import SalesOpsError, UsageError
 
 app = typer.Typer(help="Serve the champion model with KServe.", no_args_is_help=True)
 
@@ -21,13 +21,26 @@ def run(ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = V
         alias: str = ALIAS,
         deploy_id: str = typer.Option(None, "--deploy-id", hidden=True),
         listen_fd: int = typer.Option(None, "--listen-fd", hidden=True),
-        commit_fd: int = typer.Option(None, "--commit-fd", hidden=True)) -> None:
+        commit_fd: int = typer.Option(None, "--commit-fd", hidden=True),
+        error_fd: int = typer.Option(None, "--error-fd", hidden=True)) -> None:
     """Run the model server in the foreground (what a container runs)."""
-    from salesops.serving.handover import Launch
+    try:
+        _run(state_of(ctx), host, port, version, alias, deploy_id, listen_fd, commit_fd)
+    except SalesOpsError as exc:
+        if error_fd is not None:  # `serve deploy` waits for this server: tell it why not
+            from salesops.backends.local.server_launch import write_error
+
+            write_error(error_fd, exc)
+        raise
+
+
+def _run(state: State, host: str | None, port: int | None, version: str | None,
+         alias: str | None, deploy_id: str | None, listen_fd: int | None,
+         commit_fd: int | None) -> None:
+    from salesops.backends.local.handover import Launch
     from salesops.serving.scorer import resolve_version
     from salesops.serving.server import run_server
 
-    state = state_of(ctx)
     launch = None
     if deploy_id is not None or listen_fd is not None or commit_fd is not None:
         if None in (deploy_id, listen_fd, commit_fd):  # set by `serve deploy`, all three
@@ -52,21 +65,15 @@ def deploy(
     """Start the model server as a background process and wait until it is ready (local), or
     create / update the InferenceService (kubernetes)."""
     from salesops.config import resolve_config_path
-    from salesops.serving.deployment import deploy as run_deploy
+    from salesops.serving import deployment
 
     state = state_of(ctx)
     settings = state.settings(serving={"host": host, "port": port})
-    if dry_run:
-        from salesops.cli.dry_run import print_manifests, require_kubernetes
-        from salesops.serving.deployment import manifest
-
-        require_kubernetes(settings, "--dry-run")
-        print_manifests(state, [manifest(settings, version, alias, canary)])
+    if dry_run:  # the local backend refuses it: it has no manifests
+        state.output.manifests(deployment.manifests(settings, version, alias, canary))
         return
-    if wait and settings.backend.kind != "kubernetes":
-        raise UsageError("--wait is for backend.kind = kubernetes (a local deploy always waits)")
-    record = run_deploy(settings, resolve_config_path(state.config), version, alias,
-                        state.output.step, canary=canary, wait=wait)
+    record = deployment.deploy(settings, resolve_config_path(state.config), version, alias,
+                               state.output.step, canary=canary, wait=wait)
     _render(state, record)
 
 

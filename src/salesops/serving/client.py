@@ -5,39 +5,34 @@ the workspace, else `serving.host`/`serving.port`; and who a server is (its info
 pid, deploy id, workspace), so that a client can tell this workspace's server from another
 one on the same port.
 
-Requests go through `http.client` on a new connection each, with a short connect timeout
-(an address where nothing answers fails in seconds, not after the read timeout) and no
-proxy (a model server on loopback must not be asked through `$http_proxy`). Whatever goes
-wrong ends as one line: a malformed URL is a usage error (exit 2), anything the server does
-or fails to do a ServiceUnavailable (exit 5), a refused request a DataError (exit 3).
+Requests go through `backends.local.server_probe.request` (`http.client`, a new connection
+each, a short connect timeout, no proxy). Whatever goes wrong ends as one line: a malformed
+URL is a usage error (exit 2), anything the server does or fails to do a ServiceUnavailable
+(exit 5), a refused request a DataError (exit 3).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from salesops.backends.local.server_probe import (
+    INFO_PATH,
+    client_url,
+    info_of,
+    request,
+    same_workspace,
+)
 from salesops.config import Settings
 from salesops.errors import DataError, ServiceUnavailable, UsageError
 from salesops.workspace import Workspace
 
-#: the route with the server's pid, deploy id, workspace and model (salesops.serving.app)
-INFO_PATH = "/salesops/server"
 DEPLOY_HINT = "run `salesops serve deploy`"
-CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 30.0  # a request the server accepted
-
-
-def client_url(host: str, port: int) -> str:
-    """Where a client on this machine reaches a server listening on host:port."""
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def default_url(settings: Settings) -> str:
@@ -70,33 +65,11 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def server_info(url: str, timeout: float = 2) -> dict[str, Any] | None:
-    """The salesops server's info at `url` (pid, deploy_id, workspace, model, ready); None
-    when nothing answers there, or something that is not a salesops model server."""
-    try:
-        return _info(*_request("GET", url.rstrip("/") + INFO_PATH, None, timeout))
-    except (OSError, http.client.HTTPException):
-        return None
-
-
-def _info(status: int, body: bytes) -> dict[str, Any] | None:
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return None
-    return answer if status == 200 and isinstance(answer, dict) and "pid" in answer else None
-
-
-def same_workspace(info: dict[str, Any] | None, workspace: Path) -> bool:
-    served = (info or {}).get("workspace")
-    return bool(served) and Path(served).resolve() == Path(workspace).resolve()
-
-
 def identify(url: str, timeout: float = 5) -> dict[str, Any] | None:
     """The info of the salesops server at `url`; None when what answers there is not one;
     ServiceUnavailable when nothing does."""
     try:
-        return _info(*_request("GET", url.rstrip("/") + INFO_PATH, None, timeout))
+        return info_of(*request("GET", url.rstrip("/") + INFO_PATH, None, timeout))
     except (OSError, http.client.HTTPException) as exc:
         raise ServiceUnavailable(f"no model server answers at {url}: {_reason(exc)}",
                                  hint=DEPLOY_HINT) from None
@@ -120,7 +93,7 @@ def require_this_workspace(url: str, workspace: Path, timeout: float = 5) -> dic
 def get_json(url: str, timeout: float = 2) -> Any:
     """GET a JSON document on a new connection; None when nothing (valid) answers."""
     try:
-        status, body = _request("GET", url, None, timeout)
+        status, body = request("GET", url, None, timeout)
         return json.loads(body) if status == 200 else None
     except (OSError, ValueError, http.client.HTTPException):
         return None
@@ -158,7 +131,7 @@ def predict(url: str, model: str, stores: list[int], depts: list[int],
 
 def _post(endpoint: str, body: bytes, url: str, model: str, timeout: float) -> dict:
     try:
-        status, payload = _request("POST", endpoint, body, timeout)
+        status, payload = request("POST", endpoint, body, timeout)
     except (OSError, http.client.HTTPException) as exc:
         raise ServiceUnavailable(f"no model server answers at {url}: {_reason(exc)}",
                                  hint=DEPLOY_HINT) from None
@@ -178,30 +151,6 @@ def _post(endpoint: str, body: bytes, url: str, model: str, timeout: float) -> d
     if 400 <= status < 500:
         raise DataError(f"the model server refused the request: {message}")
     raise ServiceUnavailable(f"the model server at {url} failed (HTTP {status}): {message}")
-
-
-def _request(method: str, url: str, body: bytes | None, timeout: float) -> tuple[int, bytes]:
-    """(status, body) of one request on a new connection; OSError or HTTPException when
-    the server cannot be reached or does not speak HTTP."""
-    parts = urlsplit(url)
-    connect_timeout = min(CONNECT_TIMEOUT_S, timeout)
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect_timeout,
-                                           context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
-    path = parts.path or "/"
-    if parts.query:
-        path += f"?{parts.query}"
-    try:
-        conn.connect()
-        conn.sock.settimeout(timeout)
-        headers = {"content-type": "application/json"} if body is not None else {}
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def _reason(exc: BaseException) -> str:

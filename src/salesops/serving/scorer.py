@@ -29,24 +29,31 @@ log = logging.getLogger("salesops.serving")
 def resolve_version(settings: Settings, version: str | None = None,
                     alias: str | None = None) -> str:
     """The registered version to serve: `version` as given, else the one `alias` points to
-    (default `serving.model_alias`). Connects MLflow to the configured tracking store."""
+    (default `serving.model_alias`). Opens the configured tracking store, read-only.
+
+    Only "not found" (or a version that is not a number) means there is no such version;
+    any other MLflow error is the store failing (exit 5)."""
     from mlflow.exceptions import MlflowException
 
     from salesops.training.registry import client
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking, not_found, store_failed
 
-    connect(settings, create=False)  # serving reads the registry; it never creates one
+    Tracking.open(settings, read_only=True)  # serving reads the registry; it never creates one
     name = settings.mlflow.model_name
     if version is not None:
         try:
             return str(client().get_model_version(name, str(version)).version)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise store_failed(exc) from None
             raise UsageError(f"model {name!r} has no version {version}",
                              hint="see `salesops models list`") from None
     alias = alias or settings.serving.model_alias
     try:
         return str(client().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if not not_found(exc):
+            raise store_failed(exc) from None
         raise PreconditionError(f"no {alias} version of model {name!r} to serve",
                                 hint="run `salesops train submit` first") from None
 
@@ -64,9 +71,9 @@ class Scorer:
     def load(cls, settings: Settings, version: str) -> Scorer:
         import mlflow.pyfunc
 
-        from salesops.training.tracking import connect
+        from salesops.training.tracking import Tracking
 
-        connect(settings, create=False)
+        Tracking.open(settings, read_only=True)
         name = settings.mlflow.model_name
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         schema = model.metadata.get_input_schema()

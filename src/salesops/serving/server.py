@@ -4,9 +4,10 @@ The HTTP socket is bound before the model loads (a busy port fails in a second, 
 the load) but listens only once the server starts. It is bound without SO_REUSEPORT: no
 other program can join the port and answer part of its requests. Under `serve deploy` the
 socket comes from the deploy instead (`Launch`: the one the previous server listens on,
-shared, see `handover`), and the server stays tied to the workspace's record of what is
-deployed. gRPC is off; KServe's REST server gives V1, V2, health and `/metrics`, changed as
-`app` says. Per-request access and timing log lines are off: each costs more than a forecast.
+shared, see `backends.local.handover`), and the server stays tied to the workspace's record
+of what is deployed. gRPC is off; KServe's REST server gives V1, V2, health and `/metrics`,
+changed as `app` says. Per-request access and timing log lines are off: each costs more
+than a forecast.
 
 SIGTERM and SIGINT stop the server gracefully, by draining: it stops accepting (a successor
 sharing the socket accepts what is queued), finishes what is in flight, answers every
@@ -25,10 +26,10 @@ import time
 import warnings
 from collections.abc import Callable
 
+from salesops.backends.local.handover import Launch, ListenerService, bind, watch_record
 from salesops.config import Settings
 from salesops.errors import UsageError
 from salesops.faults import checkpoint
-from salesops.serving.handover import Launch, ListenerService, watch_record
 from salesops.workspace import Workspace
 
 GRACE_S = 10
@@ -88,20 +89,6 @@ def _run(settings: Settings, host: str, port: int, version: str,
         if predictor is not None:
             predictor.stop()
     progress("model server stopped")
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port, not yet listening; UsageError when it is taken."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                         hint="choose another --port or stop what uses it") from None
-    return sock
 
 
 def adopt(fd: int, port: int) -> socket.socket:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 SHARED = Path(os.environ.get("SALESOPS_SHARED_DIR")
-              or Path(__file__).resolve().parents[3] / "shared")
+              or Path(__file__).resolve().parents[4] / "shared")  # ../shared beside the repo
 VALIDATOR = SHARED / "tools" / "validate_k8s.py"
 CRDS = SHARED / "crds"
 

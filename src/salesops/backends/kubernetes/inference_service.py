@@ -1,10 +1,12 @@
-"""Deploying the InferenceService, waiting until Ready, its status, canary traffic, removal."""
+"""Deploying the InferenceService, waiting until Ready, its status, canary traffic, removal:
+the Kubernetes serving backend. The cluster is connected on first use, so that `manifests`
+(`--dry-run`) needs none."""
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
-from salesops.backends.base import Progress
+from salesops.backends.base import DeployRequest, Progress
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.apply import apply, delete
 from salesops.backends.kubernetes.client import connect
@@ -18,6 +20,7 @@ from salesops.backends.kubernetes.readiness import isvc_ready
 from salesops.backends.kubernetes.resources import Resource
 from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError, UsageError
+from salesops.polling import poll
 
 POLL_S = 2.0
 
@@ -27,12 +30,28 @@ class InferenceServices:
         self.settings = settings
         self.namespace = settings.kubernetes.namespace
         self.poll_s = POLL_S if poll_s is None else poll_s
-        self.api = api_client or connect(settings)
-        self.resource = Resource(self.api, "InferenceService", self.namespace)
+        self._api = api_client
 
-    def deploy(self, version: str | None, alias: str | None, canary: int | None,
-               wait: bool, progress: Progress) -> dict:
-        manifest = inference_service(self.settings, version, alias, canary)
+    @property
+    def api(self):
+        if self._api is None:
+            self._api = connect(self.settings)
+        return self._api
+
+    @property
+    def resource(self) -> Resource:
+        return Resource(self.api, "InferenceService", self.namespace)
+
+    def manifests(self, request: DeployRequest) -> list[dict[str, Any]]:
+        """What `deploy` would apply (`--dry-run`)."""
+        if request.canary is not None:
+            check_canary(self.settings, request.canary)
+        return [inference_service(self.settings, request.version, request.alias,
+                                  request.canary)]
+
+    def deploy(self, request: DeployRequest, progress: Progress) -> dict:
+        canary = request.canary
+        manifest = inference_service(self.settings, request.version, request.alias, canary)
         if canary is not None:
             check_canary(self.settings, canary)
             if self.resource.get(names.INFERENCE_SERVICE) is None:
@@ -45,25 +64,33 @@ class InferenceServices:
             self.resource.patch(names.INFERENCE_SERVICE, traffic_patch(None))
         progress(f"InferenceService {names.INFERENCE_SERVICE}: {state}"
                  + (f", canary at {canary} %" if canary is not None else ""))
-        return self.wait_ready(progress) if wait else self.status()
+        return self.wait_ready(progress) if request.wait else self.status()
 
     def wait_ready(self, progress: Progress) -> dict:
         timeout_s = self.settings.kubernetes.ready_timeout_s
-        deadline, last = time.monotonic() + timeout_s, None
-        while True:
+        seen = {"detail": None}
+
+        def ready() -> dict | None:
             obj = self._read()
-            ready, detail = isvc_ready(obj)
-            if ready and _observed(obj):
-                record = describe(obj)
-                progress(f"ready at {record['url']}")
-                return record
-            if detail != last:
+            is_ready, detail = isvc_ready(obj)
+            if is_ready and _observed(obj):
+                return describe(obj)
+            if detail != seen["detail"]:
                 progress(f"waiting for InferenceService {names.INFERENCE_SERVICE} ({detail})")
-                last = detail
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"InferenceService {names.INFERENCE_SERVICE} not ready after "
-                                  f"{timeout_s:g} s (kubernetes.ready_timeout_s): {detail}")
-            time.sleep(self.poll_s)
+                seen["detail"] = detail
+            return None
+
+        record = poll(ready, timeout_s, self.poll_s)
+        if record is None:
+            raise CheckFailed(f"InferenceService {names.INFERENCE_SERVICE} not ready after "
+                              f"{timeout_s:g} s (kubernetes.ready_timeout_s): {seen['detail']}")
+        progress(f"ready at {record['url']}")
+        return record
+
+    def served(self) -> tuple[str, str] | None:
+        """None: what the InferenceService serves is the cluster's to say, and `models
+        promote` does not contact it."""
+        return None
 
     def status(self) -> dict:
         obj = self.resource.get(names.INFERENCE_SERVICE)
@@ -75,6 +102,12 @@ class InferenceServices:
             "name": names.INFERENCE_SERVICE, "namespace": self.namespace}}, progress)
         return {"name": names.INFERENCE_SERVICE, "exists": False, "ready": False,
                 "stopped": state == "removed"}
+
+    def promote(self, progress: Progress) -> dict:
+        return self.move_traffic(True, progress)
+
+    def rollback(self, progress: Progress) -> dict:
+        return self.move_traffic(False, progress)
 
     def move_traffic(self, promote: bool, progress: Progress) -> dict:
         """Promote: all traffic to the canary (latest) revision; rollback: none to it."""
@@ -94,7 +127,8 @@ class InferenceServices:
         obj = self.resource.get(names.INFERENCE_SERVICE)
         if obj is None:
             raise PreconditionError(f"no InferenceService {names.INFERENCE_SERVICE!r} in "
-                                    f"namespace {self.namespace!r}", hint="run `salesops serve deploy`")
+                                    f"namespace {self.namespace!r}",
+                                    hint="run `salesops serve deploy`")
         return obj
 
 

@@ -1,8 +1,8 @@
 """The locally deployed model server as a process: is it alive, stop it.
 
-`serving.deployment` starts it and writes the workspace's record (`serve.json`); stopping
-lives here so that `infra down` can stop the workspace's server before it removes the
-workspace, without the infrastructure layer importing the serving one.
+`backends.local.serving` starts it and writes the workspace's record (`serve.json`);
+stopping lives here so that `infra down` can stop the workspace's server before it removes
+the workspace.
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from salesops.faults import checkpoint
+from salesops.polling import poll
 from salesops.workspace import Workspace
 
 STOP_WAIT_S = 20
+EXIT_POLL_S = 0.05
 
 
 def alive(pid: int, deploy_id: str | None = None) -> bool:
@@ -60,11 +61,8 @@ def terminate(pid: int) -> None:
             os.kill(pid, signum)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if _gone(pid):
-                return
-            time.sleep(0.05)
+        if poll(lambda: _gone(pid), wait_s, EXIT_POLL_S):
+            return
 
 
 def _gone(pid: int) -> bool:
@@ -93,7 +91,7 @@ def stop_recorded(workspace: Workspace,
     record = workspace.read_json(workspace.server_state)
     if record is None:
         return None
-    # first the record: a server whose record is gone retires by itself (serving.handover),
+    # first the record: a server whose record is gone retires by itself (see `handover`),
     # so a stop killed after this line still stops it
     workspace.server_state.unlink(missing_ok=True)
     checkpoint("serve-stop:unlinked")

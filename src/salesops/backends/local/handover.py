@@ -18,6 +18,9 @@ exits if that deploy dies; afterwards it watches the record, and retires (drains
 when the record names another server or is removed. So a `serve deploy`, `serve stop` or
 `infra down` killed at any instant leaves, within a second, exactly the server the record
 names running, and never an orphan answering on the port.
+
+`bind` makes the listening socket when there is none to take over (the first deploy, a
+new port, `serve run` in the foreground): without SO_REUSEPORT, for the reason above.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from salesops.errors import UsageError
+
 log = logging.getLogger("salesops.serving")
 REQUEST = b"listener"
 WATCH_S = 0.2
@@ -45,6 +50,20 @@ class Launch:
     deploy_id: str
     listen_fd: int
     commit_fd: int
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, not yet listening; UsageError when it is taken."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                         hint="choose another --port or stop what uses it") from None
+    return sock
 
 
 def control_address(deploy_id: str) -> str:
