@@ -11,7 +11,6 @@ Exit codes (also in the README):
 | 4    | a required earlier step has not run (e.g. train before `features build`) |
 | 5    | an external service does not answer or refuses (database, tracking server, model server) |
 | 6    | the Kubernetes cluster cannot be reached or refuses |
-| 7    | the command exists but is not built yet |
 | 70   | internal error (a bug): traceback with `--debug` |
 | 75   | the workspace is busy: another salesops command holds its lock; retry later |
 """
@@ -71,16 +70,6 @@ class ServiceUnavailable(SalesOpsError):
 class ClusterError(SalesOpsError):
     exit_code = 6
     kind = "cluster_error"
-
-
-class NotBuiltYet(SalesOpsError):
-    exit_code = 7
-    kind = "not_built_yet"
-
-    def __init__(self, command: str, issue: int) -> None:
-        super().__init__(
-            f"`salesops {command}` is not built yet (tracked in issue #{issue}); nothing was done"
-        )
 
 
 class WorkspaceBusy(SalesOpsError):

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from tests.serving.conftest import free_port, only_env, run_cli, run_steps
+from tests.helpers import free_port, only_env
+from tests.serving.conftest import run_cli, run_steps
 
 #: 10 stores (store covariates are compared per store and week) × 5 depts, 90 weeks
 DATA = ["--stores", "10", "--depts", "5", "--weeks", "90"]

@@ -13,40 +13,27 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from salesops.faults import ENV as FAULT_ENV
 from tests.conftest import SMALL
+from tests.helpers import SALESOPS, free_port, run_salesops, salesops_env, wait_for
 
 pytestmark = pytest.mark.slow
-SALESOPS = str(Path(sys.executable).parent / "salesops")
 TIMEOUT_S = 300
 NAME = "salesops-demand"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _env(workspace: Path, fault: str | None = None, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(workspace),
-           "SALESOPS_SERVING__PORT": str(workspace.with_name("port").read_text()), **extra}
-    if fault:
-        env[FAULT_ENV] = fault
-    return env
+    port = workspace.with_name("port").read_text()
+    return salesops_env(workspace, fault, SALESOPS_SERVING__PORT=port, **extra)
 
 
 def salesops(workspace: Path, *args: str, fault: str | None = None):
-    return subprocess.run([SALESOPS, *args], env=_env(workspace, fault), capture_output=True,
-                          text=True, timeout=TIMEOUT_S, cwd=workspace.parent)
+    return run_salesops(workspace, *args, env=_env(workspace, fault), timeout=TIMEOUT_S)
 
 
 def registry_state(workspace: Path) -> dict[str, list[str]]:
@@ -74,9 +61,7 @@ def survivors(workspace: Path) -> list[int]:
 
 
 def assert_no_survivor(workspace: Path, within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while survivors(workspace) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: not survivors(workspace), within_s)
     left = survivors(workspace)
     for pid in left:  # clean up, then fail
         os.kill(pid, signal.SIGKILL)
@@ -87,7 +72,7 @@ def assert_no_survivor(workspace: Path, within_s: float = 10.0) -> None:
 def trained(tmp_path_factory) -> Path:
     """Features and a champion v1."""
     workspace = tmp_path_factory.mktemp("train-faults") / "ws"
-    workspace.with_name("port").write_text(str(_free_port()))
+    workspace.with_name("port").write_text(str(free_port()))
     for args in (["infra", "up"], ["features", "build", *SMALL],
                  ["train", "submit", "--epochs", "1", "--force-promote"]):
         result = salesops(workspace, "-q", *args)
@@ -187,7 +172,7 @@ def test_promote_and_rollback_say_what_the_running_server_serves(trained):
 
 def _train_run(workspace: Path, kill_rank: int | None = None) -> list[tuple[int, str, str]]:
     """`salesops train run` as the pods of a 2-node TrainJob run it (one process a node)."""
-    port = _free_port()
+    port = free_port()
     procs = []
     for rank in (0, 1):
         env = _env(workspace, "train.before_barrier" if rank == kill_rank else None,

@@ -79,3 +79,43 @@ def test_the_operator_overrides_the_gate(mode, promote):
     decision = decide(_bars(last_week=(10.0, 50.0, 10)), MARGIN, None, mode)
     assert decision.promote is promote
     assert decision.reason == ("--force-promote" if promote else "--no-promote")
+
+
+def test_a_baseline_with_a_nan_wape_measures_nothing_and_is_ignored():
+    # all-zero actuals on its rows make a baseline's WAPE NaN
+    bars = _bars(last_week=(10.0, 8.0, 100), mean_4w=(math.nan, 1.0, 50))
+    decision = decide(bars, MARGIN, None, "auto")
+    assert decision.promote and decision.binding_baseline == "last_week"
+
+
+def test_a_model_exactly_at_the_required_wape_does_not_beat_the_margin():
+    bars = _bars(last_week=(10.0, 10.0 * (1 - MARGIN), 100))
+    decision = decide(bars, MARGIN, None, "auto")
+    assert not decision.promote and "needs < 9.50%" in decision.reason
+
+
+def test_a_baseline_with_zero_wape_binds_and_cannot_be_beaten():
+    bars = _bars(last_week=(10.0, 1.0, 100), perfect=(0.0, 1.0, 100))
+    decision = decide(bars, MARGIN, None, "auto")
+    assert not decision.promote and decision.binding_baseline == "perfect"
+
+
+def test_on_equal_ratios_the_first_baseline_binds():
+    bars = _bars(last_week=(10.0, 5.0, 100), mean_4w=(20.0, 10.0, 100))
+    assert decide(bars, MARGIN, None, "auto").binding_baseline == "last_week"
+
+
+def test_a_model_as_good_as_the_champion_replaces_it():
+    bars = _bars(last_week=(20.0, 10.0, 1000))
+    decision = decide(bars, MARGIN, Bar("champion", 10.0, 10.0, 800), "auto")
+    assert decision.promote and "beats the champion (10.00%)" in decision.reason
+    assert "every other baseline by more" in decision.reason
+
+
+@pytest.mark.parametrize("mode, promote", [("force", True), ("never", False)])
+def test_the_operator_overrides_the_gate_without_baselines_or_over_a_champion(mode, promote):
+    for bars, champion in (([], None), (_bars(last_week=(10.0, 5.0, 10)),
+                                        Bar("champion", 1.0, 5.0, 10))):
+        decision = decide(bars, MARGIN, champion, mode)
+        assert decision.promote is promote
+        assert decision.reason == ("--force-promote" if promote else "--no-promote")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 
+from salesops.backends.local.launch import LaunchFailed, launch_local
 from salesops.errors import DataError
 from salesops.training.distributed import (
     all_agree_to_stop,
@@ -19,7 +20,6 @@ from salesops.training.distributed import (
     init_from_env,
     shutdown,
 )
-from salesops.training.launch import LaunchFailed, launch_local
 from salesops.training.inputs import ModelInputs
 from salesops.training.loop import TrainConfig, train
 from salesops.training.metrics import regression_metrics

@@ -1,10 +1,18 @@
 """Sales data: the `SalesDataset` contract, the synthetic generator, the Walmart CSV loader.
 
-Importing this package is cheap (numpy and pandas only); heavy libraries live elsewhere.
+The names below load on first use (PEP 562): `data.calendar` holds the holiday names that
+the light feature schema reads, and importing it must not pull in pandas through here.
 """
 
-from salesops.data.calendar import HOLIDAYS, holiday_calendar
-from salesops.data.dataset import SalesDataset
-from salesops.data.synthetic import generate
+from importlib import import_module
+
+_WHERE = {"HOLIDAYS": "calendar", "holiday_calendar": "calendar", "SalesDataset": "dataset",
+          "generate": "synthetic"}
 
 __all__ = ["HOLIDAYS", "SalesDataset", "generate", "holiday_calendar"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"salesops.data.{_WHERE[name]}"), name)

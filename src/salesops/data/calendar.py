@@ -19,13 +19,18 @@ holiday days of the years spanned ±1, so any date range works.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
-from salesops.features.schema import HOLIDAY_NAMES
+if TYPE_CHECKING:
+    import pandas as pd
 
-#: the four holiday weeks, in calendar order (one list with the feature schema's columns)
-HOLIDAYS = HOLIDAY_NAMES
+# pandas is imported in the functions that build frames: the feature schema takes the
+# holiday names from here, and `predict --input` reads that schema before pandas loads
+
+#: the four holiday weeks, in calendar order; the feature schema's offset columns follow it
+HOLIDAYS = ("super_bowl", "labor_day", "thanksgiving", "christmas")
 #: distances are capped so that the columns stay small ints and the far tail (which carries
 #: no signal: every week is at most ~6 months from some holiday anyway) stays bounded.
 MAX_WEEKS = 52
@@ -56,6 +61,8 @@ def holiday_dates(first_year: int, last_year: int) -> pd.DataFrame:
     Columns: ``holiday`` (one of :data:`HOLIDAYS`), ``date`` (the day itself) and ``week``
     (the Friday that ends the Walmart week containing it), both ``datetime64[us, UTC]``.
     """
+    import pandas as pd
+
     years = np.arange(first_year, last_year + 1, dtype="int64")
     super_bowl = _first_weekday(years, 2, _SUNDAY) + np.where(
         years >= SUPER_BOWL_LATE_FROM, 7, 0
@@ -87,6 +94,8 @@ def holiday_calendar(weeks: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
     * ``weeks_since_holiday``: 0 on a holiday week, else the number of weeks since the
       previous holiday week, capped at 52 (``int16``).
     """
+    import pandas as pd
+
     index = weeks.index if isinstance(weeks, pd.Series) else pd.RangeIndex(len(weeks))
     dates = pd.DatetimeIndex(weeks)
     dates = dates.tz_localize("UTC") if dates.tz is None else dates.tz_convert("UTC")
@@ -140,6 +149,8 @@ def holiday_offsets(weeks: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
     Thanksgiving and the Super Bowl move different departments. Columns are named
     ``<holiday>_week_offset`` (``int64``); the index is the input's, as in `holiday_calendar`.
     """
+    import pandas as pd
+
     index = weeks.index if isinstance(weeks, pd.Series) else pd.RangeIndex(len(weeks))
     dates = pd.DatetimeIndex(weeks)
     dates = dates.tz_localize("UTC") if dates.tz is None else dates.tz_convert("UTC")
@@ -163,5 +174,7 @@ def holiday_offsets(weeks: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
 
 def _utc(days: np.ndarray) -> pd.DatetimeIndex:
     """Days since the epoch as UTC midnights, microsecond unit."""
+    import pandas as pd
+
     values = days.astype("datetime64[D]").astype("datetime64[us]")
     return pd.DatetimeIndex(values).tz_localize("UTC")

@@ -1,5 +1,9 @@
 """Names of the feature views' columns: the one list that engineering, validation, the Feast
-repo and (later) training and serving share. Light on purpose: no pandas import."""
+repo and (later) training and serving share; and the weeks of data a training run needs,
+which `features build` checks before it replaces a store. Light on purpose: no pandas import.
+"""
+
+from salesops.data.calendar import HOLIDAYS as HOLIDAY_NAMES
 
 TIMESTAMP = "event_timestamp"
 #: the Feast entities' join keys: what a request names and what the model embeds
@@ -14,8 +18,6 @@ MIN_HISTORY_WEEKS = 8
 #: weeks of history the year features need: the year-on-year ratio compares the last 4 weeks
 #: with weeks t-56..t-53, the longest reach of any feature.
 YEAR_HISTORY_WEEKS = 56
-#: the holidays whose weeks the calendar knows (`data.calendar.HOLIDAYS` is this tuple)
-HOLIDAY_NAMES = ("super_bowl", "labor_day", "thanksgiving", "christmas")
 
 DEPT_FEATURES = (
     [f"sales_lag_{lag}" for lag in LAGS]
@@ -46,3 +48,25 @@ STORE_FEATURES = [
 VIEWS = ("dept_weekly", "store_weekly", "sales_target")
 #: What the model sees, in order: `inference_features` = dept_weekly + store_weekly.
 MODEL_FEATURES = DEPT_FEATURES + STORE_FEATURES
+
+#: early stopping watches the last weeks before the holdout, never the holdout itself,
+#: so the holdout metrics that the promotion gate reads stay unbiased
+VALIDATION_WEEKS = 4
+#: the fewest weeks a model is fitted on
+MIN_FIT_WEEKS = 8
+
+
+def feature_weeks_needed(holdout_weeks: int) -> int:
+    """Weeks of training rows: fitting, early-stopping validation and holdout."""
+    return MIN_FIT_WEEKS + VALIDATION_WEEKS + holdout_weeks
+
+
+def data_weeks_needed(history_weeks: int, holdout_weeks: int) -> int:
+    """Weeks of sales data before the first training row exists, plus the rows' weeks."""
+    return max(history_weeks, MIN_HISTORY_WEEKS) + feature_weeks_needed(holdout_weeks)
+
+
+def weeks_needed_text(history_weeks: int, holdout_weeks: int) -> str:
+    return (f"{max(history_weeks, MIN_HISTORY_WEEKS)} of history before the first training "
+            f"row (training.history_weeks), {MIN_FIT_WEEKS} to fit on, {VALIDATION_WEEKS} for "
+            f"early stopping and {holdout_weeks} holdout weeks (training.holdout_weeks)")

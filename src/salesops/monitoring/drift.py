@@ -7,6 +7,7 @@ The Python API behind `salesops drift`; see `windows` for what is compared with 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,14 @@ from salesops.config import Settings
 from salesops.errors import DataError
 from salesops.monitoring import stats
 from salesops.monitoring.features import MARKDOWN_VALUED, SALES_VALUED, compared_features
-from salesops.monitoring.windows import Windows, find_champion, load_windows, require_features
+from salesops.monitoring.served import actuals_error, prediction_drift, served_predictions
+from salesops.monitoring.windows import (
+    Windows,
+    find_champion,
+    level_of,
+    load_windows,
+    require_features,
+)
 
 
 @dataclass
@@ -64,8 +72,6 @@ class DriftResult:
 def run(settings: Settings, reference: tuple = (None, None), current: tuple = (None, None),
         current_since_deploy: bool = True) -> DriftResult:
     """`reference`/`current`: (from, to) dates or None (defaults: see `windows`)."""
-    from salesops.monitoring.served import actuals_error, prediction_drift, served_predictions
-
     started = time.perf_counter()
     config = settings.drift
     require_features(settings)  # before MLflow, which would create its database
@@ -148,22 +154,18 @@ def _values(frame: pd.DataFrame, name: str, windows: Windows) -> tuple[np.ndarra
     return values / level_of(frame, windows), "÷ level"
 
 
-def level_of(frame: pd.DataFrame, windows: Windows) -> np.ndarray:
-    """Each row's series level (NaN for a series the reference never saw)."""
-    index = pd.MultiIndex.from_frame(frame[["store", "dept"]].astype("int64"))
-    return windows.levels.reindex(index).to_numpy(dtype=np.float64)
-
-
-def retrain(settings: Settings, progress: str) -> dict[str, Any]:
-    """`train submit` with the usual gate; the parts of its summary a drift report needs."""
+def retrain(settings: Settings, progress: str, on_step: Callable[[str], None] | None = None,
+            on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """`train submit` with the usual gate; the parts of its summary a drift report needs.
+    `on_step` and `on_log` receive a TrainJob's progress and its log while it is followed."""
     from salesops.errors import CheckFailed
     from salesops.training.submit import submit
 
     try:
-        summary = submit(settings, "auto", progress)
+        summary = submit(settings, "auto", progress, on_step=on_step, on_log=on_log)
     except CheckFailed as exc:
         return {"ran": True, "error": exc.one_line(), "promoted": False}
-    if "metrics" not in summary:  # a TrainJob (backend.kind = kubernetes): its pod decided
+    if "metrics" not in summary:  # a TrainJob's final state: its pod decided the gate
         return {"ran": True, "trainjob": summary["name"], "promoted": False,
                 "reason": f"TrainJob {summary['name']} {summary['state']}; the gate's decision is "
                 "in its log (`salesops train logs`) and in `salesops models list`"}

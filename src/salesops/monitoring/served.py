@@ -21,7 +21,7 @@ import pandas as pd
 from salesops.config import Settings
 from salesops.features.schema import TARGET, TIMESTAMP
 from salesops.monitoring import stats
-from salesops.monitoring.windows import Champion, Windows
+from salesops.monitoring.windows import Champion, Windows, level_of
 from salesops.workspace import Workspace
 
 
@@ -49,8 +49,6 @@ def served_predictions(settings: Settings, champion: Champion | None, windows: W
 
 def prediction_drift(settings: Settings, champion: Champion | None, windows: Windows,
                      served: pd.DataFrame, samples: dict) -> dict[str, Any]:
-    from salesops.monitoring.drift import level_of
-
     minimum = settings.drift.min_rows
     out: dict[str, Any] = {"served": len(served), "drifted": False}
     if len(served) < minimum:

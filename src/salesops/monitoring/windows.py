@@ -74,9 +74,9 @@ def find_champion(settings: Settings) -> Champion | None:
     import mlflow
 
     from salesops.training import registry
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
-    connect(settings, create=False)  # drift reads; it never creates a store
+    Tracking.open(settings, read_only=True)  # drift reads; it never creates a store
     name = settings.mlflow.model_name
     found = registry.champion_run(name)
     if found is None:
@@ -97,8 +97,27 @@ def load_windows(settings: Settings, champion: Champion | None, reference: tuple
     store = pd.read_parquet(folder / "store_weekly.parquet")
     target = pd.read_parquet(folder / "sales_target.parquet")
     weeks = pd.DatetimeIndex(np.sort(dept[TIMESTAMP].unique()))
-    notes: list[str] = []
+    ref_weeks, cur_weeks, notes = select_weeks(weeks, champion, reference, current,
+                                               settings.drift.current_weeks)
+    levels = _series_levels(target, ref_weeks)
+    markdown_levels = _markdown_levels(store, ref_weeks)
+    ref_compare, season_weeks, note = match_season(ref_weeks, cur_weeks, dept[TIMESTAMP],
+                                                   settings.drift.min_rows)
+    notes += [note] if note else []
 
+    def tag(frame: pd.DataFrame) -> pd.DataFrame:
+        window = np.where(frame[TIMESTAMP].isin(cur_weeks), "current",
+                          np.where(frame[TIMESTAMP].isin(ref_compare), "reference", ""))
+        return frame.assign(window=window)[window != ""].reset_index(drop=True)
+
+    return Windows(tag(dept), tag(store), target, levels, markdown_levels, _range(ref_weeks),
+                   _range(cur_weeks), season_weeks, notes)
+
+
+def select_weeks(weeks: pd.DatetimeIndex, champion: Champion | None, reference: tuple,
+                 current: tuple, current_weeks: int,
+                 ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex, list[str]]:
+    """(reference weeks, current weeks, notes) among the feature store's `weeks`."""
     if reference == (None, None):
         if champion is None:
             raise PreconditionError("no champion model, so no default reference window",
@@ -108,7 +127,7 @@ def load_windows(settings: Settings, champion: Champion | None, reference: tuple
     else:
         ref_weeks = _select(weeks, reference, "--reference")
     if current == (None, None):
-        cur_weeks = weeks[-settings.drift.current_weeks:]
+        cur_weeks = weeks[-current_weeks:]
     else:
         cur_weeks = _select(weeks, current, "--current")
     if ref_weeks.empty or cur_weeks.empty:
@@ -116,32 +135,41 @@ def load_windows(settings: Settings, champion: Champion | None, reference: tuple
         raise DataError(f"the {which} window holds no feature weeks "
                         f"(the store has {weeks[0].date()} … {weeks[-1].date()})")
     overlap = ref_weeks.intersection(cur_weeks)
-    if len(overlap):
-        notes.append(f"the windows share {len(overlap)} weeks; drift there cannot show")
+    notes = [f"the windows share {len(overlap)} weeks; drift there cannot show"] if len(
+        overlap) else []
+    return ref_weeks, cur_weeks, notes
 
-    levels = _series_levels(target, ref_weeks)
+
+def match_season(ref_weeks: pd.DatetimeIndex, cur_weeks: pd.DatetimeIndex,
+                 row_weeks: pd.Series, min_rows: int,
+                 ) -> tuple[pd.DatetimeIndex, list[int] | None, str | None]:
+    """(the reference weeks compared, the weeks of the year they were narrowed to or None,
+    a note): the same season as the current window when it holds `min_rows` rows
+    (`row_weeks`: one entry per feature row), else the whole reference."""
+    season = sorted(set(cur_weeks.isocalendar().week.astype(int)))
+    matched = ref_weeks[_in_season(ref_weeks, season)]
+    matched_rows = int(row_weeks.isin(matched).sum())
+    if matched_rows >= min_rows and len(matched) < len(ref_weeks):
+        return matched, season, None
+    if len(matched) < len(ref_weeks):
+        return ref_weeks, None, ("the reference does not cover the current weeks of the year: "
+                                 "compared with the whole reference, seasonal features may "
+                                 "look drifted")
+    return ref_weeks, None, None
+
+
+def _markdown_levels(store: pd.DataFrame, ref_weeks: pd.DatetimeIndex) -> pd.Series:
+    """Mean weekly markdown dollars per store over the reference weeks they were known."""
     ref_store = store[store[TIMESTAMP].isin(ref_weeks)]
     if "markdown_known" in ref_store:  # weeks whose markdowns were not recorded read 0
         ref_store = ref_store[ref_store["markdown_known"] == 1]
-    markdown_levels = ref_store.groupby("store")["markdown_total"].mean().clip(lower=LEVEL_FLOOR)
-    season = sorted(set(cur_weeks.isocalendar().week.astype(int)))
-    matched = ref_weeks[_in_season(ref_weeks, season)]
-    matched_rows = int(dept[TIMESTAMP].isin(matched).sum())
-    if matched_rows >= settings.drift.min_rows and len(matched) < len(ref_weeks):
-        ref_compare, season_weeks = matched, season
-    else:
-        ref_compare, season_weeks = ref_weeks, None
-        if len(matched) < len(ref_weeks):
-            notes.append("the reference does not cover the current weeks of the year: compared "
-                         "with the whole reference, seasonal features may look drifted")
+    return ref_store.groupby("store")["markdown_total"].mean().clip(lower=LEVEL_FLOOR)
 
-    def tag(frame: pd.DataFrame) -> pd.DataFrame:
-        window = np.where(frame[TIMESTAMP].isin(cur_weeks), "current",
-                          np.where(frame[TIMESTAMP].isin(ref_compare), "reference", ""))
-        return frame.assign(window=window)[window != ""].reset_index(drop=True)
 
-    return Windows(tag(dept), tag(store), target, levels, markdown_levels, _range(ref_weeks),
-                   _range(cur_weeks), season_weeks, notes)
+def level_of(frame: pd.DataFrame, windows: Windows) -> np.ndarray:
+    """Each row's series level (NaN for a series the reference never saw)."""
+    index = pd.MultiIndex.from_frame(frame[["store", "dept"]].astype("int64"))
+    return windows.levels.reindex(index).to_numpy(dtype=np.float64)
 
 
 def _in_season(weeks: pd.DatetimeIndex, season: list[int]) -> np.ndarray:

@@ -64,6 +64,18 @@ class TrainResult:
     stopped_early: bool
 
 
+@dataclass
+class _Steps:
+    """How one rank steps through an epoch: its shard of the rows, batch, optimizer, schedule."""
+
+    sampler: DistributedSampler
+    rank_batch: int
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    autocast: object  # torch.autocast on a GPU, else a no-op context
+
+
 def train(
     train_inputs: ModelInputs,
     y_train: np.ndarray,
@@ -76,30 +88,75 @@ def train(
 ) -> TrainResult:
     """Train a DemandMLP; y in real units. Every rank calls this with the same full arrays."""
     _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers)
-    device = info.device
-    X, ids, base, y, weight = _tensors(train_inputs, y_train, scalers, device)
+    rows, val = _rank_tensors(train_inputs, y_train, val_inputs, y_val, scalers, info)
+    id_sizes = _id_sizes(train_inputs)
+    module, net = _network(rows[0].shape[1], id_sizes, config, info)
+    steps = _steps(module, rows, config, info)
+
+    history: list[dict] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    stale = 0
+    stopped_early = False
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        train_loss = _train_epoch(net, rows, steps, epoch, info)
+        val_loss = _validation_loss(module, val, steps.autocast, info)
+        if val_loss < best_loss:
+            best_loss, best_epoch, stale = val_loss, epoch, 0
+            best_state = _cpu_state(module)
+        else:
+            stale += 1
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                  "seconds": time.perf_counter() - started}
+        history.append(record)
+        if on_epoch is not None and info.is_main:
+            on_epoch(record)
+        if epoch < config.epochs and all_agree_to_stop(info, stale >= config.patience):
+            stopped_early = True
+            break
+
+    # A fresh CPU copy rather than the trained module: that one carries DDP's hooks and may
+    # live on a GPU. best_state is None only if every validation loss was NaN.
+    final = DemandMLP(rows[0].shape[1], config.hidden_sizes, config.dropout, id_sizes)
+    final.load_state_dict(best_state if best_state is not None else _cpu_state(module))
+    final.eval()
+    return TrainResult(final, history, best_epoch, len(history), stopped_early)
+
+
+def _rank_tensors(train_inputs, y_train, val_inputs, y_val, scalers: Scalers,
+                  info: DistInfo) -> tuple[tuple, tuple]:
+    """All training rows and this rank's slice of the validation rows, on the device, with
+    their loss weights normalized."""
+    X, ids, base, y, weight = _tensors(train_inputs, y_train, scalers, info.device)
     # The level weights are normalized over all training rows, before any sharding, so
     # every rank weighs a row the same way.
     weight = weight / weight.mean()
     # Each rank scores its own slice of the validation set; the sums are all-reduced.
     val = _tensors(val_inputs.take(slice(info.rank, None, info.world_size)),
-                   y_val[info.rank :: info.world_size], scalers, device)
+                   y_val[info.rank :: info.world_size], scalers, info.device)
     val_weight_mean = float(_level_weight(val_inputs.level).mean())
-    val = (*val[:4], val[4] / val_weight_mean)
+    return (X, ids, base, y, weight), (*val[:4], val[4] / val_weight_mean)
 
+
+def _network(n_features: int, id_sizes: tuple[int, int], config: TrainConfig,
+             info: DistInfo) -> tuple[DemandMLP, nn.Module]:
+    """(the model, what the loop calls: the model itself or its DDP wrapper)."""
+    device = info.device
     # Same seed on every rank: identical initial weights (DDP would broadcast rank 0's
     # anyway, but single-process runs are then reproducible too).
     torch.manual_seed(config.seed)
-    id_sizes = _id_sizes(train_inputs)
-    module = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout, id_sizes).to(device)
+    module = DemandMLP(n_features, config.hidden_sizes, config.dropout, id_sizes).to(device)
     # A different stream per rank afterwards, so ranks do not draw identical dropout masks.
     torch.manual_seed(config.seed + 1_000_003 * info.rank)
-    net: nn.Module = module
-    if info.world_size > 1:
-        net = DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None
-        )
+    if info.world_size == 1:
+        return module, module
+    return module, DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
+
+def _steps(module: DemandMLP, rows: tuple, config: TrainConfig, info: DistInfo) -> _Steps:
+    X, _, _, y, _ = rows
     # One sampler for one rank or N: it shuffles and shards row indices per epoch, padding so
     # that every rank runs the same number of steps (DDP hangs otherwise). Batches are then
     # gathered by tensor indexing, with no per-row Python.
@@ -116,59 +173,32 @@ def train(
     # One-cycle: a short warm-up (fresh BatchNorm statistics make the first steps noisy),
     # then cosine decay, which settles the weights without a hand-tuned step schedule.
     schedule = _one_cycle(optimizer, config.learning_rate, config.epochs * steps_per_epoch)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    )
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if info.device.type == "cuda"
+                else nullcontext())
+    return _Steps(sampler, rank_batch, steps_per_epoch, optimizer, schedule, autocast)
 
-    history: list[dict] = []
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    stale = 0
-    stopped_early = False
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        sampler.set_epoch(epoch)
-        order = torch.as_tensor(list(sampler), device=device)
-        net.train()
-        total = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, rows
-        for step in range(steps_per_epoch):
-            idx = order[step * rank_batch : (step + 1) * rank_batch]
-            with autocast:
-                pred = net(X[idx], ids[idx], base[idx])
-            loss = _weighted_l1(pred, y[idx], weight[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            # Accumulated on the device: a .item() per step would force a sync per step.
-            total[0] += loss.detach().double() * len(idx)
-            total[1] += len(idx)
-        train_loss = _sum_over_ranks(total, info)
-        val_loss = _validation_loss(module, val, autocast, info)
 
-        if val_loss < best_loss:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
-            best_state = _cpu_state(module)
-        else:
-            stale += 1
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(record)
-        if on_epoch is not None and info.is_main:
-            on_epoch(record)
-        if epoch < config.epochs and all_agree_to_stop(info, stale >= config.patience):
-            stopped_early = True
-            break
-
-    # A fresh CPU copy rather than the trained module: that one carries DDP's hooks and may
-    # live on a GPU. best_state is None only if every validation loss was NaN.
-    final = DemandMLP(X.shape[1], config.hidden_sizes, config.dropout, id_sizes)
-    final.load_state_dict(best_state if best_state is not None else _cpu_state(module))
-    final.eval()
-    return TrainResult(final, history, best_epoch, len(history), stopped_early)
+def _train_epoch(net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
+                 info: DistInfo) -> float:
+    """One pass over this rank's shard; the mean training loss over all ranks' rows."""
+    X, ids, base, y, weight = rows
+    steps.sampler.set_epoch(epoch)
+    order = torch.as_tensor(list(steps.sampler), device=info.device)
+    net.train()
+    total = torch.zeros(2, dtype=torch.float64, device=info.device)  # loss sum, rows
+    for step in range(steps.steps_per_epoch):
+        idx = order[step * steps.rank_batch : (step + 1) * steps.rank_batch]
+        with steps.autocast:
+            pred = net(X[idx], ids[idx], base[idx])
+        loss = _weighted_l1(pred, y[idx], weight[idx])
+        steps.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        steps.optimizer.step()
+        steps.schedule.step()
+        # Accumulated on the device: a .item() per step would force a sync per step.
+        total[0] += loss.detach().double() * len(idx)
+        total[1] += len(idx)
+    return _sum_over_ranks(total, info)
 
 
 def _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers: Scalers) -> None:

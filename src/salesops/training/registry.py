@@ -101,12 +101,18 @@ def client():
 
 
 def champion_version(name: str) -> str | None:
+    """The champion's version; None when the model or its alias does not exist (any other
+    MLflow error is the store failing, not "no champion")."""
     from mlflow.exceptions import MlflowException
+
+    from salesops.training.tracking import not_found, store_failed
 
     try:
         return str(client().get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if not_found(exc):
+            return None
+        raise store_failed(exc) from None
 
 
 def champion_run(name: str):
@@ -159,9 +165,14 @@ def rollback(name: str) -> tuple[str, str]:
 def _require_version(name: str, version: str) -> None:
     from mlflow.exceptions import MlflowException
 
+    from salesops.training.tracking import store_failed
+
     try:
         client().get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as exc:
+        # a version that is not a number is INVALID_PARAMETER_VALUE: no such version either
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise store_failed(exc) from None
         versions = sorted((v.version for v in client().search_model_versions(
             f"name = '{name}'")), key=int)
         raise UsageError(f"model {name!r} has no version {version!r}",
@@ -172,10 +183,14 @@ def _require_version(name: str, version: str) -> None:
 def list_versions(name: str) -> list[dict]:
     from mlflow.exceptions import MlflowException
 
+    from salesops.training.tracking import not_found, store_failed
+
     c = client()
     try:
         versions = c.search_model_versions(f"name = '{name}'")
-    except MlflowException:
+    except MlflowException as exc:
+        if not not_found(exc):
+            raise store_failed(exc) from None
         raise PreconditionError(f"no registered model {name!r} in {where()}",
                                 hint="run `salesops train submit` first") from None
     rows = []
@@ -196,9 +211,13 @@ def _history(name: str) -> list[str]:
     """The champions so far, oldest first, ending with the current one ([] without one)."""
     from mlflow.exceptions import MlflowException
 
+    from salesops.training.tracking import not_found, store_failed
+
     try:
         model = client().get_registered_model(name)
-    except MlflowException:
+    except MlflowException as exc:
+        if not not_found(exc):
+            raise store_failed(exc) from None
         raise PreconditionError(f"no registered model {name!r} in {where()}",
                                 hint="run `salesops train submit` first") from None
     history = json.loads(model.tags.get(HISTORY_TAG, "[]"))

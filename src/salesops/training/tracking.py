@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,12 +43,9 @@ def tracking_uri(settings: Settings) -> str:
     `<postgres_schema>_mlflow`); else a SQLite store in the workspace."""
     if settings.mlflow.tracking_uri:
         return settings.mlflow.tracking_uri
-    if settings.feature_store.profile == "postgres":
-        from salesops.features.postgres import pg_target
+    from salesops.stores import offline_store
 
-        target = pg_target(settings)
-        return target.sqlalchemy_url(target.mlflow_schema)
-    return f"sqlite:///{Workspace(settings.workspace).root}/mlflow.db"
+    return offline_store(settings).tracking_uri(Workspace(settings.workspace))
 
 
 def describe(uri: str) -> str:
@@ -61,60 +59,95 @@ def describe(uri: str) -> str:
 
 def check_reachable(settings: Settings) -> None:
     """Fail fast, before any training, when the tracking store cannot be used."""
-    _probe(tracking_uri(settings), settings, create=True)
+    _probe(tracking_uri(settings), settings, read_only=False)
 
 
-def connect(settings: Settings, *, create: bool = True) -> str | None:
-    """Point MLflow at the tracking store and return the experiment id.
+@dataclass(frozen=True)
+class Tracking:
+    """MLflow, opened once per process: the store, the experiment, and what messages call it.
 
-    `create=False` is for commands that only read: the store must already exist (else
-    PreconditionError naming where it was looked for), and nothing is created, neither the
-    store nor the experiment (None when there is none).
+    Opening points MLflow (tracking and registry) at the store, so `mlflow.pyfunc`, runs and
+    `registry` read and write there. Read-only (`models list`, drift, serving) never creates
+    the store's database, its tables or the experiment: without a registry it raises
+    PreconditionError naming where it looked.
     """
+
+    uri: str
+    experiment_id: str | None  # None: read-only, and the experiment does not exist
+    read_only: bool
+
+    @classmethod
+    def open(cls, settings: Settings, *, read_only: bool) -> Tracking:
+        _quiet_mlflow()
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        uri = tracking_uri(settings)
+        _probe(uri, settings, read_only)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        try:
+            experiment = mlflow.get_experiment_by_name(settings.mlflow.experiment)
+        except MlflowException as exc:
+            raise _api_failed(uri, str(exc)) from None
+        if experiment is not None:
+            return cls(uri, experiment.experiment_id, read_only)
+        if read_only:
+            return cls(uri, None, read_only)
+        artifacts = Workspace(settings.workspace).root / "mlartifacts"
+        # a database-backed store keeps artifacts in the workspace; a tracking server, its own
+        location = None if _is_http(uri) else artifacts.as_uri()
+        return cls(uri, mlflow.create_experiment(settings.mlflow.experiment,
+                                                 artifact_location=location), read_only)
+
+    @property
+    def where(self) -> str:
+        return describe(self.uri)
+
+
+def not_found(exc: Exception) -> bool:
+    """Whether an MLflow error says that what was asked for does not exist (a registered
+    model, a version, an alias), rather than that the store failed to answer."""
+    code = getattr(exc, "error_code", None)
+    # a missing alias is INVALID_PARAMETER_VALUE "Registered model alias … not found."
+    return code == "RESOURCE_DOES_NOT_EXIST" or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc))
+
+
+def store_failed(exc: Exception) -> Exception:
+    """Any other MLflow error of a registry call, as the error a command exits with."""
+    import mlflow
+
+    return _api_failed(mlflow.get_registry_uri(), str(exc))
+
+
+def _quiet_mlflow() -> None:
     # MLflow's INFO lines (database migrations on first use) and SQLAlchemy's deprecation
     # notices from inside MLflow are noise on a command line; warnings and errors still show
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", message=".*``noload`` loader strategy is deprecated")
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    uri = tracking_uri(settings)
-    _probe(uri, settings, create)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        experiment = mlflow.get_experiment_by_name(settings.mlflow.experiment)
-    except MlflowException as exc:
-        raise _api_failed(uri, str(exc)) from None
-    if experiment is not None:
-        return experiment.experiment_id
-    if not create:
-        return None
-    artifacts = Workspace(settings.workspace).root / "mlartifacts"
-    # a database-backed store keeps artifacts in the workspace; a tracking server, its own
-    location = None if _is_http(uri) else artifacts.as_uri()
-    return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=location)
 
 
 def _is_http(uri: str) -> bool:
     return urlsplit(uri).scheme in ("http", "https")
 
 
-def _probe(uri: str, settings: Settings, create: bool) -> None:
+def _probe(uri: str, settings: Settings, read_only: bool) -> None:
     scheme = urlsplit(uri).scheme
     if scheme in ("http", "https"):
         _check_server(uri)
     elif scheme == "sqlite":
         path = Path(describe(uri))
-        if not create and not path.is_file():
+        # an existing file without MLflow's tables counts as none: MLflow would create them
+        if read_only and not (path.is_file() and _database_has_registry(uri)):
             raise PreconditionError(f"no MLflow tracking store in {path.parent} (no "
                                     f"{path.name}): no model was trained with this workspace",
                                     hint="run `salesops train submit` first, or point "
                                     "project.workspace at the workspace that has one")
     elif scheme:
-        if not _database_has_registry(uri) and not create:
+        if not _database_has_registry(uri) and read_only:
             raise PreconditionError(f"the MLflow tracking store {describe(uri)} holds no "
                                     "registry: no model was trained with it",
                                     hint="run `salesops train submit` first")

@@ -41,7 +41,7 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
 
     `progress` is a `training.progress` mode: "bar", "lines" or "off".
     """
-    from salesops.training import threads as cpu
+    from salesops.backends.local import threads as cpu
 
     cpu.prefer_passive_wait()  # before torch loads (a pod's `train run`)
     from salesops.training.distributed import init_from_env, shutdown
@@ -84,7 +84,7 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
     from salesops.training.loop import TrainConfig, train
     from salesops.training.model import Scalers
     from salesops.training.progress import epoch_progress
-    from salesops.training.threads import describe
+    from salesops.backends.local.threads import describe
 
     training_set = None
     if info.is_main:
@@ -122,56 +122,29 @@ def quiet_mlflow():
 def _log_run(settings, training_set, result, scalers, info, promote_mode, seconds) -> dict:
     """Score the holdout, decide the gate, log the run and its model (not registered)."""
     import mlflow
-    from mlflow.models import infer_signature
 
-    from salesops.training import registry
     from salesops.training.inputs import model_inputs
     from salesops.training.metrics import holdout_metrics, metrics_rows
     from salesops.training.model import predict
-    from salesops.training.pyfunc_model import ENTRY_FILE, model_input_columns, write_artifacts
-    from salesops.training.tracking import connect
+    from salesops.training.tracking import Tracking
 
-    features = training_set.features
     holdout = training_set.holdout
-    predictions = predict(result.model, scalers, model_inputs(holdout, features))
+    predictions = predict(result.model, scalers, model_inputs(holdout, training_set.features))
     model_metrics, baselines = holdout_metrics(holdout, predictions)
-
-    experiment_id = connect(settings)
+    tracking = Tracking.open(settings, read_only=False)
     name = settings.mlflow.model_name
-    champion = registry.champion_version(name)
-    champion_bar = _champion_bar(name, holdout, predictions) if champion is not None else None
-    decision = registry.decide(
-        [registry.Bar(b, m["wape"], m["model_wape"], m["rows"]) for b, m in baselines.items()],
-        settings.training.promote_margin, champion_bar, promote_mode)
+    champion, decision = _gate(settings, name, holdout, predictions, baselines, promote_mode)
+    rows = metrics_rows(model_metrics, baselines)
 
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.log_params({**settings.training.model_dump(), "world_size": info.world_size,
-                           "threads": _threads(), "backend": info.backend,
-                           "train_rows": len(training_set.train),
-                           "holdout_rows": len(holdout), "features": len(features),
-                           "holdout_start": training_set.holdout_start.date().isoformat()})
-        for entry in result.history:
-            mlflow.log_metrics({"train_loss": entry["train_loss"], "val_loss": entry["val_loss"]},
-                               step=entry["epoch"])
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in model_metrics.items()})
-        for baseline, values in baselines.items():
-            # a baseline defined on no holdout row has only its row count
-            mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()
-                                if v is not None})
-        rows = metrics_rows(model_metrics, baselines)
+    with mlflow.start_run(experiment_id=tracking.experiment_id) as run:
+        _log_params(settings, training_set, info)
+        _log_metrics(result.history, model_metrics, baselines)
         mlflow.log_dict({"holdout": rows, "gate": decision.__dict__}, "holdout_metrics.json")
         mlflow.set_tags(lineage_tags(settings, training_set))
         if training_set.data_report is not None:
             mlflow.log_dict(training_set.data_report, "data_report.json")
         mlflow.log_figure(_forecast_plot(holdout, predictions), "forecast_vs_actual.png")
-        with tempfile.TemporaryDirectory() as tmp:
-            artifacts = write_artifacts(Path(tmp), result.model, scalers, features)
-            example = holdout[model_input_columns(features)].head(5)
-            logged = mlflow.pyfunc.log_model(
-                name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
-                signature=infer_signature(example, predictions[:5]),
-                input_example=example, pip_requirements=[f"salesops=={__version__}"],
-            )
+        logged = _log_model(result.model, scalers, training_set, predictions)
     return {
         "run_id": run.info.run_id, "model_name": name,
         "model_uri": f"runs:/{run.info.run_id}/{logged.name}",
@@ -181,10 +154,65 @@ def _log_run(settings, training_set, result, scalers, info, promote_mode, second
         "best_baseline": decision.binding_baseline,
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "train_seconds": round(seconds, 2),
-        "world_size": info.world_size, "threads": _threads(), "backend": info.backend,
-        "train_rows": len(training_set.train), "holdout_rows": len(holdout),
-        "holdout_start": training_set.holdout_start.date().isoformat(),
+        **_run_shape(training_set, info),
     }
+
+
+def _gate(settings: Settings, name: str, holdout, predictions, baselines: dict,
+          promote_mode: str):
+    """(the champion's version or None, the gate's decision) for this model."""
+    from salesops.training import registry
+
+    champion = registry.champion_version(name)
+    champion_bar = _champion_bar(name, holdout, predictions) if champion is not None else None
+    decision = registry.decide(
+        [registry.Bar(b, m["wape"], m["model_wape"], m["rows"]) for b, m in baselines.items()],
+        settings.training.promote_margin, champion_bar, promote_mode)
+    return champion, decision
+
+
+def _run_shape(training_set, info) -> dict:
+    """Where and on how much the model was trained: a run param and a summary field each."""
+    return {"world_size": info.world_size, "threads": _threads(), "backend": info.backend,
+            "train_rows": len(training_set.train), "holdout_rows": len(training_set.holdout),
+            "holdout_start": training_set.holdout_start.date().isoformat()}
+
+
+def _log_params(settings: Settings, training_set, info) -> None:
+    import mlflow
+
+    mlflow.log_params({**settings.training.model_dump(), **_run_shape(training_set, info),
+                       "features": len(training_set.features)})
+
+
+def _log_metrics(history: list[dict], model_metrics: dict, baselines: dict) -> None:
+    import mlflow
+
+    for entry in history:
+        mlflow.log_metrics({"train_loss": entry["train_loss"], "val_loss": entry["val_loss"]},
+                           step=entry["epoch"])
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in model_metrics.items()})
+    for baseline, values in baselines.items():
+        # a baseline defined on no holdout row has only its row count
+        mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()
+                            if v is not None})
+
+
+def _log_model(model, scalers, training_set, predictions):
+    """The pyfunc model in the active run, with its signature and an input example."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from salesops.training.pyfunc_model import ENTRY_FILE, model_input_columns, write_artifacts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = write_artifacts(Path(tmp), model, scalers, training_set.features)
+        example = training_set.holdout[model_input_columns(training_set.features)].head(5)
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
+            signature=infer_signature(example, predictions[:5]),
+            input_example=example, pip_requirements=[f"salesops=={__version__}"],
+        )
 
 
 def _threads() -> int:
