@@ -1,23 +1,17 @@
 """`pipeline run`: the whole local lifecycle, idempotent on re-run (a real server on loopback)."""
 
-import socket
-
 import pytest
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def small_config(workspace, monkeypatch):
     for key, value in {"DATA__STORES": "3", "DATA__DEPTS": "4", "DATA__WEEKS": "100",
                        "TRAINING__EPOCHS": "2", "TRAINING__HOLDOUT_WEEKS": "8",
-                       "SERVING__PORT": str(_free_port())}.items():
+                       "SERVING__PORT": str(free_port())}.items():
         monkeypatch.setenv(f"SALESOPS_{key}", value)
     return workspace
 

@@ -12,7 +12,7 @@ from salesops.data.retail import retail_quirks
 from salesops.data.synthetic import generate
 from salesops.data.walmart_csv import write_walmart_csv
 from salesops.workspace import Workspace
-from tests.serving.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import yaml
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
 from salesops.config import Settings
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "salesops"
+CHART = Path(__file__).resolve().parents[3] / "charts" / "salesops"
 VALUE = re.compile(r"\{\{\s*\.Values\.([A-Za-z0-9_.]+)\s*\}\}")
 
 

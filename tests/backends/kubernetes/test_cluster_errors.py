@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.backends.kubernetes.apiserver import write_kubeconfig
+from tests.helpers import free_port
 
 NS = "salesops"
 
@@ -17,12 +18,7 @@ def test_no_kubeconfig(cli, tmp_path, monkeypatch):
 
 
 def test_unreachable_api_server(cli, tmp_path, monkeypatch):
-    import socket
-
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    write_kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{port}")
+    write_kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{free_port()}")  # nothing listens
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kc"))
     monkeypatch.setenv("SALESOPS_BACKEND__KIND", "kubernetes")
     result = cli("--json", "infra", "status")
