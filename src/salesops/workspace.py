@@ -20,7 +20,7 @@ class Generation:
     """One build's state: raw data, offline tables, online rows and manifest, in one folder.
 
     `features build` fills a new generation beside the current one and then switches the
-    workspace's `current` link to it in one atomic rename (see `features.generation`), so a
+    workspace's `current` link to it in one atomic rename (see `stores.generation`), so a
     reader, or a build killed at any instant, sees one whole generation, never a mix.
     """
 

@@ -41,3 +41,30 @@ def test_messages_on_stderr_are_masked(capsys):
     err = capsys.readouterr().err
     assert not any(f"pw{i}" in err for i in range(1, 5)), err
     assert "postgresql://u:***@db/x" in err and "redis://:***@cache:6379/0" in err
+
+
+def test_messages_with_markup_like_text_print_as_written(capsys):
+    """A step or warning quoting `[/x]` (a path, a log line) is text, not rich markup: it
+    raised MarkupError (exit 70) before."""
+    output = Output()
+    output.step("reading [/x] and [bold]not bold[/bold]")
+    output.warn("column [/weekly_sales] is odd")
+    err = capsys.readouterr().err
+    assert "reading [/x] and [bold]not bold[/bold]" in err
+    assert "warning: column [/weekly_sales] is odd" in err
+
+
+def test_manifests_are_yaml_documents_or_one_json_list(capsys):
+    objects = [{"kind": "A", "metadata": {"name": "a"}}, {"kind": "B"}]
+    Output().manifests(objects)
+    assert capsys.readouterr().out == "---\nkind: A\nmetadata:\n  name: a\n---\nkind: B\n"
+    Output(json_mode=True).manifests(objects)
+    import json
+
+    assert json.loads(capsys.readouterr().out) == {"apiVersion": "v1", "kind": "List",
+                                                   "items": objects}
+
+
+def test_lines_stream_to_stdout_as_they_come(capsys):
+    Output().lines(iter(["first", "second"]))
+    assert capsys.readouterr().out == "first\nsecond\n"

@@ -8,7 +8,7 @@ import yaml
 
 from salesops.config import load_settings
 from salesops.errors import ConfigError
-from salesops.stores import offline_store, online_store
+from salesops.stores import offline_store
 from salesops.stores.feast_yaml import render_feature_store_yaml
 from salesops.stores.postgres import PostgresOnline
 from salesops.stores.redis import RedisOnline

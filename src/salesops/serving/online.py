@@ -138,7 +138,7 @@ class OnlineFeatures:
                 continue
             try:
                 # a new store, not `refresh_registry`: Feast's SQLite online store keeps its
-                # connection, i.e. the previous generation's file (see `features.generation`)
+                # connection, i.e. the previous generation's file (see `stores.generation`)
                 store = open_store(self.workspace)
                 with self._feast_lock:
                     self.store = store
