@@ -153,6 +153,7 @@ def test_predict_with_a_malformed_url_is_a_usage_error(cli, workspace, url):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_predict_gives_up_connecting_within_seconds(cli, workspace):
     """An address that never completes a connection (a full accept queue here; a firewall
     that drops packets elsewhere) held `predict` for 30 s."""

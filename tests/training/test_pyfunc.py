@@ -22,6 +22,7 @@ def frame():
     return joined.merge(frames.sales_target, on=["store", "dept", TIMESTAMP])
 
 
+@pytest.mark.slow
 def test_pyfunc_round_trip_equals_the_in_process_model(frame, tmp_path):
     features = model_features(8)
     inputs = model_inputs(frame, features)

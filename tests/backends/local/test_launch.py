@@ -58,6 +58,7 @@ def _bad_exit_entry():
     return "done"
 
 
+@pytest.mark.slow
 def test_an_error_with_its_own_init_keeps_its_type_message_and_exit_code():
     with pytest.raises(WorkspaceBusy) as err:
         launch_local(2, _busy_error_entry, timeout_s=LAUNCH_TIMEOUT_S)
@@ -65,6 +66,7 @@ def test_an_error_with_its_own_init_keeps_its_type_message_and_exit_code():
     assert err.value.hint == "retry when it has finished"
 
 
+@pytest.mark.slow
 def test_the_same_error_and_exit_code_with_one_process_or_two():
     for nodes in (1, 2):
         with pytest.raises(Unbuilt) as err:
@@ -77,6 +79,7 @@ def test_a_rank_that_exits_non_zero_after_its_report_fails_the_launch():
         launch_local(2, _bad_exit_entry, timeout_s=LAUNCH_TIMEOUT_S)
 
 
+@pytest.mark.slow
 def test_each_rank_gets_its_share_of_the_cores_and_passive_waits(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     share = threads.per_process(2)
@@ -119,6 +122,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ranks_die_with_their_parent_killed_by_sigkill(tmp_path):
     pids_file = tmp_path / "pids"

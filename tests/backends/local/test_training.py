@@ -100,6 +100,7 @@ def _dying_worker():
     time.sleep(60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nodes", [1, 2])
 def test_a_worker_s_error_reaches_the_caller_with_its_kind_and_exit_code(workspace, nodes):
     from salesops.errors import DataError
@@ -113,6 +114,7 @@ def test_a_worker_s_error_reaches_the_caller_with_its_kind_and_exit_code(workspa
     assert published == []
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_fails_the_run_and_registers_nothing(workspace):
     from salesops.errors import CheckFailed
 
