@@ -29,10 +29,9 @@ def namespace(apiserver):
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch):
     """The waiters poll every 2 s against a cluster; the stand-in answers at once."""
-    from salesops.backends.kubernetes import inference_service, infra, trainjob
+    from salesops.backends.kubernetes import client
 
-    for module in (infra, trainjob, inference_service):
-        monkeypatch.setattr(module, "POLL_S", 0.02)
+    monkeypatch.setattr(client, "POLL_S", 0.02)
 
 
 def later(condition, action, timeout_s: float = 10.0):

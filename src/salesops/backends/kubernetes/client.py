@@ -110,3 +110,24 @@ def missing_crd(exc, plural: str) -> CrdMissing | None:
 
 def _reason(exc: Any) -> str:
     return str(getattr(exc, "reason", None) or exc)
+
+
+#: seconds between two looks at an object being waited for
+POLL_S = 2.0
+
+
+class ClusterBackend:
+    """What every Kubernetes backend class shares: its settings, namespace, poll interval
+    and the cluster connection, opened on first use (`--dry-run` needs no cluster)."""
+
+    def __init__(self, settings: Settings, poll_s: float | None = None, api_client=None) -> None:
+        self.settings = settings
+        self.namespace = settings.kubernetes.namespace
+        self.poll_s = POLL_S if poll_s is None else poll_s
+        self._api = api_client
+
+    @property
+    def api(self):
+        if self._api is None:
+            self._api = connect(self.settings)
+        return self._api

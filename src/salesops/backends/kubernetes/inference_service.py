@@ -9,7 +9,7 @@ from typing import Any
 from salesops.backends.base import DeployRequest, Progress
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.apply import apply, delete
-from salesops.backends.kubernetes.client import connect
+from salesops.backends.kubernetes.client import ClusterBackend
 from salesops.backends.kubernetes.isvc_spec import (
     MODE_ANNOTATION,
     canary_unsupported,
@@ -22,22 +22,9 @@ from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError, UsageError
 from salesops.polling import poll
 
-POLL_S = 2.0
 
 
-class InferenceServices:
-    def __init__(self, settings: Settings, poll_s: float | None = None, api_client=None) -> None:
-        self.settings = settings
-        self.namespace = settings.kubernetes.namespace
-        self.poll_s = POLL_S if poll_s is None else poll_s
-        self._api = api_client
-
-    @property
-    def api(self):
-        if self._api is None:
-            self._api = connect(self.settings)
-        return self._api
-
+class InferenceServices(ClusterBackend):
     @property
     def resource(self) -> Resource:
         return Resource(self.api, "InferenceService", self.namespace)

@@ -13,32 +13,18 @@ from collections.abc import Callable
 from salesops.backends.base import Component, InfraReport, Progress
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.apply import apply, delete
-from salesops.backends.kubernetes.client import CrdMissing, connect
+from salesops.backends.kubernetes.client import ClusterBackend, CrdMissing
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
 from salesops.backends.kubernetes.readiness import workload_state
 from salesops.backends.kubernetes.resources import CUSTOM, Resource
-from salesops.config import Settings
 from salesops.errors import ClusterError
 from salesops.polling import poll
 
-POLL_S = 2.0
 #: the Postgres StatefulSet's claim (volumeClaimTemplates are not deleted with it)
 POSTGRES_CLAIM = f"data-{names.POSTGRES}-0"
 
 
-class KubernetesInfra:
-    def __init__(self, settings: Settings, poll_s: float | None = None) -> None:
-        self.settings = settings
-        self.namespace = settings.kubernetes.namespace
-        self.poll_s = POLL_S if poll_s is None else poll_s
-        self._api = None
-
-    @property
-    def api(self):
-        if self._api is None:
-            self._api = connect(self.settings)
-        return self._api
-
+class KubernetesInfra(ClusterBackend):
     def _report(self) -> InfraReport:
         return InfraReport(backend="kubernetes", location=f"namespace {self.namespace}")
 

@@ -7,15 +7,13 @@ from typing import Any
 
 from salesops.backends.base import Progress, TrainRecord, TrainRequest
 from salesops.backends.kubernetes.apply import apply
-from salesops.backends.kubernetes.client import REQUEST_TIMEOUT_S, call, connect
+from salesops.backends.kubernetes.client import REQUEST_TIMEOUT_S, ClusterBackend, call
 from salesops.backends.kubernetes.readiness import condition, trainjob_state
 from salesops.backends.kubernetes.resources import Resource
 from salesops.backends.kubernetes.trainjob_spec import NODE, new_name, trainjob
-from salesops.config import Settings
 from salesops.errors import CheckFailed, PreconditionError
 from salesops.polling import poll
 
-POLL_S = 2.0
 TERMINAL = ("Complete", "Failed")
 
 
@@ -26,24 +24,11 @@ def first_node_selector(name: str) -> str:
             "batch.kubernetes.io/job-completion-index=0")
 
 
-class TrainJobs:
+class TrainJobs(ClusterBackend):
     """The Kubernetes training backend: a run is a Kubeflow TrainJob whose pods
     train and register (`train run`); `submit` returns once it is created."""
 
     completes_in_submit = False
-
-    def __init__(self, settings: Settings, poll_s: float | None = None, api_client=None) -> None:
-        self.settings = settings
-        self.namespace = settings.kubernetes.namespace
-        self.poll_s = POLL_S if poll_s is None else poll_s
-        self._api = api_client
-
-    @property
-    def api(self):
-        """The cluster connection, opened on first use: `--dry-run` needs no cluster."""
-        if self._api is None:
-            self._api = connect(self.settings)
-        return self._api
 
     def manifests(self, request: TrainRequest) -> list[dict[str, Any]]:
         """The TrainJob a submission would create (a new unique name each call)."""
