@@ -144,7 +144,7 @@ def best_of(repeats: int, *actions) -> list[float]:
 
 
 def logged_rows(workspace: Path) -> int:
-    from salesops.serving.prediction_log import read_prediction_log
+    from salesops.stores.prediction_log import read_prediction_log
     from salesops.workspace import Workspace
 
     return len(read_prediction_log(Workspace(workspace)))

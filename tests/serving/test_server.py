@@ -166,7 +166,7 @@ def test_health_readiness_and_metrics(server):
 
 
 def test_prediction_log_receives_every_served_row(server, serving_env, expected):
-    from salesops.serving.prediction_log import read_prediction_log
+    from salesops.stores.prediction_log import read_prediction_log
     from salesops.workspace import Workspace
 
     workspace = Workspace(Path(serving_env["SALESOPS_PROJECT__WORKSPACE"]))

@@ -27,7 +27,7 @@ from salesops.workspace import Workspace
 
 def served_predictions(settings: Settings, champion: Champion | None, windows: Windows,
                        current: tuple, since_deploy: bool = True) -> pd.DataFrame:
-    from salesops.serving.prediction_log import read_prediction_log
+    from salesops.stores.prediction_log import read_prediction_log
 
     if champion is None:
         return pd.DataFrame(columns=["store", "dept", "week", "prediction"])

@@ -22,7 +22,7 @@ from salesops.features.feast_ops import open_store  # noqa: E402
 from salesops.features.schema import ENTITY_KEYS  # noqa: E402
 from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2  # noqa: E402
 from salesops.serving.online import OnlineFeatures  # noqa: E402
-from salesops.serving.prediction_log import PredictionLog  # noqa: E402
+from salesops.stores.prediction_log import PredictionLog  # noqa: E402
 from salesops.serving.scorer import Scorer  # noqa: E402
 from salesops.workspace import Workspace  # noqa: E402
 

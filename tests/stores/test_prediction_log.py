@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from salesops.serving.prediction_log import PredictionLog, read_prediction_log
+from salesops.stores.prediction_log import PredictionLog, read_prediction_log
 from salesops.workspace import Workspace
 
 FEATURES = ["sales_lag_1", "week_of_year"]
