@@ -18,6 +18,11 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 
+#: the exit code of a failure nobody expected (a bug); the command line adds the traceback
+#: under --debug
+INTERNAL_ERROR = 70
+
+
 class SalesOpsError(Exception):
     """Base class: a failure we expected and can explain in one line."""
 

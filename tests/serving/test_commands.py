@@ -143,6 +143,28 @@ def test_deploy_says_why_the_server_could_not_start(cli, serving_env, tmp_path, 
     assert not Workspace(ws).server_state.exists()
 
 
+@pytest.mark.slow
+def test_deploy_says_what_broke_a_server_that_crashed_starting(cli, serving_env, tmp_path,
+                                                              monkeypatch):
+    """A failure nobody classified (here a damaged feature_store.yaml) is the server's
+    internal error, with its type and words and exit code 70: `serve deploy` said only
+    "the model server exited during start-up (exit code 70)" and exited 1."""
+    ws = tmp_path / "ws"
+    shutil.copytree(serving_env["SALESOPS_PROJECT__WORKSPACE"], ws, symlinks=True)
+    (ws / "serve.json").unlink(missing_ok=True)
+    with open(Workspace(ws).feature_store_yaml, "a") as repo:
+        repo.write("garbage: [\n")
+    monkeypatch.setenv("SALESOPS_PROJECT__WORKSPACE", str(ws))
+    monkeypatch.setenv("SALESOPS_SERVING__PORT", str(free_port()))
+    result = cli("--json", "serve", "deploy")
+    assert result.exit_code == 70, result.stderr
+    error = result.json()
+    assert error["type"] == "internal_error" and error["exit_code"] == 70
+    assert error["error"].startswith("the model server could not start: internal error: ")
+    assert "exited during start-up" not in error["error"]
+    assert not Workspace(ws).server_state.exists()
+
+
 @pytest.mark.parametrize("url", ["not-a-url", "ftp://127.0.0.1:8080", "http://",
                                  "http://127.0.0.1:port", "127.0.0.1:8080"])
 def test_predict_with_a_malformed_url_is_a_usage_error(cli, workspace, url):

@@ -18,11 +18,10 @@ from salesops.cli import (config_cmd, drift, features, infra, models, pipeline, 
 from salesops.cli.help import polish
 from salesops.cli.output import Output
 from salesops.cli.state import State
-from salesops.errors import SalesOpsError, UsageError
+from salesops.errors import INTERNAL_ERROR, SalesOpsError, UsageError
 from salesops.masking import mask_url
 from salesops.teardown import silence_native_teardown
 
-INTERNAL_ERROR = 70
 HELP_NAMES = ("-h", "--help")
 #: OSErrors that are the machine's state, not a bug: exit 2 (as WorkspaceNotWritable), one line
 CANNOT_WRITE = {errno.EROFS: "cannot write", errno.ENOSPC: "cannot write",

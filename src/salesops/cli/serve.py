@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesops.cli.state import State, state_of
-from salesops.errors import SalesOpsError, UsageError
+from salesops.errors import UsageError
 
 app = typer.Typer(help="Serve the champion model with KServe.", no_args_is_help=True)
 
@@ -26,7 +26,9 @@ def run(ctx: typer.Context, host: str = HOST, port: int = PORT, version: str = V
     """Run the model server in the foreground (what a container runs)."""
     try:
         _run(state_of(ctx), host, port, version, alias, deploy_id, listen_fd, commit_fd)
-    except SalesOpsError as exc:
+    except (typer.Exit, typer.Abort):  # an ending, not a failure to report
+        raise
+    except Exception as exc:
         if error_fd is not None:  # `serve deploy` waits for this server: tell it why not
             from salesops.backends.local.server_launch import write_error
 

@@ -73,3 +73,13 @@ def test_a_server_whose_deployer_is_gone_still_exits_with_its_error():
     read, write = os.pipe()
     os.close(read)
     write_error(write, ConfigError("bad"))  # EPIPE: nobody to tell, and no exception
+
+
+def test_an_unexpected_error_travels_as_the_internal_error_it_is():
+    """Not a SalesOpsError (a parser's error on a damaged file, a bug): `serve deploy` said
+    only "exited during start-up (exit code 70)", exit 1."""
+    again = carried(ValueError("while parsing a flow sequence"))
+    assert again.exit_code == 70 and again.kind == "internal_error"
+    assert again.message.startswith("the model server could not start: internal error: "
+                                    "ValueError: while parsing a flow sequence; log: ")
+    assert again.hint == "the server's log has the traceback"

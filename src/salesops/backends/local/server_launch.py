@@ -21,7 +21,7 @@ from typing import Any
 
 from salesops.backends.base import Progress
 from salesops.backends.local.server_probe import server_info
-from salesops.errors import CheckFailed, SalesOpsError
+from salesops.errors import INTERNAL_ERROR, CheckFailed, SalesOpsError
 from salesops.polling import poll
 from salesops.workspace import Workspace
 
@@ -76,10 +76,17 @@ def _exited(returncode: int, log: Path, error_fd: int, progress: Progress) -> Sa
                        f"log: {log}")
 
 
-def write_error(fd: int, exc: SalesOpsError) -> None:
-    """The server's side: `exc` as one JSON document on `fd` (then closed)."""
-    record = {"error": exc.message, "hint": exc.hint, "type": exc.kind,
-              "exit_code": exc.exit_code}
+def write_error(fd: int, exc: Exception) -> None:
+    """The server's side: `exc` as one JSON document on `fd` (then closed). An exception
+    that is not a SalesOpsError is a bug (or a case nobody classified): it travels as the
+    internal error the command line would report, with its type and words."""
+    if isinstance(exc, SalesOpsError):
+        record = {"error": exc.message, "hint": exc.hint, "type": exc.kind,
+                  "exit_code": exc.exit_code}
+    else:
+        record = {"error": f"internal error: {type(exc).__name__}: {exc}",
+                  "hint": "the server's log has the traceback", "type": "internal_error",
+                  "exit_code": INTERNAL_ERROR}
     try:
         with os.fdopen(fd, "w") as pipe:
             pipe.write(json.dumps(record) + "\n")
