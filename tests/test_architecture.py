@@ -23,7 +23,7 @@ SRC = Path(salesops.__file__).parent
 LAYERS: dict[str, int] = {
     "salesops": 0, "salesops.config": 0, "salesops.config_sources": 0, "salesops.errors": 0,
     "salesops.workspace": 0, "salesops.masking": 0, "salesops.faults": 0,
-    "salesops.teardown": 0, "salesops.polling": 0,
+    "salesops.teardown": 0, "salesops.polling": 0, "salesops.kserve_import": 0,
     "salesops.stores": 1,
     "salesops.backends": 2,
     "salesops.data": 3, "salesops.features": 4, "salesops.training": 5, "salesops.serving": 6,

@@ -210,6 +210,10 @@ def test_config_errors_never_echo_a_secret(tmp_path, text):
     ("http://h:8080/users/@me", "http://h:8080/users/@me"),
     ("error: postgresql://u:pw@h/db does not answer", "error: postgresql://u:***@h/db does "
                                                       "not answer"),
+    # a hint's way to make a password is no password: it was masked to `password=*** rand`
+    ('--from-literal=password="$(openssl rand -hex 24)"',
+     '--from-literal=password="$(openssl rand -hex 24)"'),
+    ("password=$(cat f) password='$x' password=$x", "password=$(cat f) password=*** password=***"),
 ])
 def test_mask_url_masks_every_credential_form(secret, shown):
     assert mask_url(secret) == shown

@@ -22,9 +22,10 @@ SECRET_PARAMS = re.compile(
 )
 #: a URL: scheme://, then everything up to white space or a quote/bracket that ends it in text
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
-#: libpq's keyword form, `host=db user=u password=secret`
-_DSN_PASSWORD = re.compile(r"\b((?:ssl)?password)\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s&]+)",
-                           re.IGNORECASE)
+#: libpq's keyword form, `host=db user=u password=secret`; not a shell's command
+#: substitution (`password="$(openssl rand -hex 24)"` in a hint is how to make one, not one)
+_DSN_PASSWORD = re.compile(
+    r"\b((?:ssl)?password)\s*=\s*(?!\"?\$\()(?:'(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
 #: `host:8080/path@x`: an @ in a path after a port, not user info
 _HOST_PORT_PATH = re.compile(r"[^:/@]*:\d+/")
 

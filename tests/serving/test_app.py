@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from salesops.serving import kserve_import  # noqa: F401  (before any other kserve import)
+from salesops import kserve_import  # noqa: F401  (before any other kserve import)
 from kserve import Model  # noqa: E402
 from kserve.model_repository import ModelRepository  # noqa: E402
 

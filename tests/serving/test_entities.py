@@ -10,7 +10,7 @@ from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2
 
 def tensor(name, datatype, shape, data):
     """A V2 input as kserve decodes it from a JSON body: `data` is the JSON list."""
-    from salesops.serving import kserve_import  # noqa: F401
+    from salesops import kserve_import  # noqa: F401
     from kserve import InferInput
 
     return InferInput(name, shape, datatype, data=data)
@@ -18,7 +18,7 @@ def tensor(name, datatype, shape, data):
 
 def binary_tensor(name, datatype, shape, values):
     """A V2 input sent with the binary tensor extension: raw bytes of the datatype."""
-    from salesops.serving import kserve_import  # noqa: F401
+    from salesops import kserve_import  # noqa: F401
     from kserve import InferInput
 
     binary = InferInput(name, shape, datatype)

@@ -91,7 +91,7 @@ def instances(*keys) -> dict:
 
 
 def refusal(predictor, *keys) -> str:
-    from salesops.serving import kserve_import  # noqa: F401
+    from salesops import kserve_import  # noqa: F401
     from kserve.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as error:

@@ -77,7 +77,7 @@ def test_v1_batch_equals_pyfunc_on_the_same_features(server, expected):
 
 
 def test_open_inference_protocol_client(server, expected):
-    from salesops.serving import kserve_import  # noqa: F401
+    from salesops import kserve_import  # noqa: F401
     from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
     async def infer(binary: bool):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from salesops.serving import kserve_import  # noqa: F401  (before any other kserve import)
+from salesops import kserve_import  # noqa: F401  (before any other kserve import)
 from kserve import InferOutput, InferRequest, InferResponse, Model  # noqa: E402
 from kserve.errors import InvalidInput  # noqa: E402
 

@@ -105,3 +105,26 @@ def test_standard_mode_canary_is_refused_with_the_reason(cli, k8s):
 def test_dry_run_needs_the_kubernetes_backend(cli):
     result = cli("train", "submit", "--dry-run")
     assert result.exit_code == 2 and "backend.kind = kubernetes" in result.stderr
+
+
+def test_a_config_file_named_on_the_command_line_reaches_the_inference_service(tmp_path):
+    """`--config FILE` crashed every InferenceService command: importing kserve parsed the
+    process's argv and took `--config` for its `--configure_logging` (exit 2, argparse's
+    usage). Only a process of its own shows it: the test process has kserve loaded."""
+    from tests.helpers import run_salesops
+
+    config = tmp_path / "k8s.toml"
+    config.write_text('[backend]\nkind = "kubernetes"\n')
+    for args in (["--config", str(config)], [f"--config={config}"]):
+        result = run_salesops(tmp_path / "ws", *args, "serve", "deploy", "--dry-run")
+        assert result.returncode == 0, result.stderr
+        (isvc,) = docs(result.stdout)
+        assert isvc["kind"] == "InferenceService"
+
+
+def test_the_secret_hint_is_a_command_that_runs(cli, k8s):
+    """`infra up --dry-run` printed `--from-literal=password=*** rand -hex 24)"`: the
+    masking took the shell's command substitution for a password."""
+    result = cli("infra", "up", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert '--from-literal=password="$(openssl rand -hex 24)"' in result.stderr

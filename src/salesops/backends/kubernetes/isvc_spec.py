@@ -46,7 +46,9 @@ def serve_command(version: str | None, alias: str | None, settings: Settings) ->
 def inference_service(settings: Settings, version: str | None = None, alias: str | None = None,
                       canary_percent: int | None = None) -> dict[str, Any]:
     """The whole object; `canary_percent` (Knative only) sends that share to this spec."""
-    from kserve import (V1beta1InferenceService, V1beta1InferenceServiceSpec,
+    from salesops import kserve_import  # noqa: F401  (kserve would parse our command line)
+
+    from kserve import (V1beta1InferenceService, V1beta1InferenceServiceSpec,  # noqa: I001
                         V1beta1PredictorSpec)
     from kubernetes import client
 
