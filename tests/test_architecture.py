@@ -1,4 +1,4 @@
-"""The layer order of DESIGN.md, enforced: every import of every module (module-level and
+"""The layer order of docs/architecture.md, enforced: every import of every module (module-level and
 inside functions) either stays in its package or points down the layers, and no two modules
 import each other, directly or through others.
 

@@ -136,9 +136,6 @@ def atomic_write_text(path: Path, text: str) -> bool:
 
 
 # -- the workspace lock ---------------------------------------------------------------------
-#: exit code of a command refused because another holds the workspace (sysexits EX_TEMPFAIL:
-#: "try again later")
-BUSY_EXIT_CODE = 75
 _held: dict[Path, int] = {}  # lock path -> nesting depth in this process (pipeline run's steps)
 
 

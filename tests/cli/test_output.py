@@ -68,3 +68,10 @@ def test_manifests_are_yaml_documents_or_one_json_list(capsys):
 def test_lines_stream_to_stdout_as_they_come(capsys):
     Output().lines(iter(["first", "second"]))
     assert capsys.readouterr().out == "first\nsecond\n"
+
+
+def test_a_table_title_with_markup_like_text_prints_as_written():
+    """`infra up` on the workspace `/tmp/ws[/x]` did its work, then exited 70 (MarkupError):
+    the cells were escaped, the title was not."""
+    text = render(Output().table("workspace /tmp/ws[/x] [bold]", ["", ""], [("a", "b")]), 80)
+    assert "workspace /tmp/ws[/x] [bold]" in text

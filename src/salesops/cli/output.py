@@ -100,7 +100,8 @@ class Output:
         """A rich table; long cells (paths) fold onto more lines rather than being cut."""
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left", header_style="bold")
+        table = Table(title=None if title is None else _escape(title), title_justify="left",
+                      header_style="bold")
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:

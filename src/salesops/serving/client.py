@@ -90,15 +90,6 @@ def require_this_workspace(url: str, workspace: Path, timeout: float = 5) -> dic
     return info
 
 
-def get_json(url: str, timeout: float = 2) -> Any:
-    """GET a JSON document on a new connection; None when nothing (valid) answers."""
-    try:
-        status, body = request("GET", url, None, timeout)
-        return json.loads(body) if status == 200 else None
-    except (OSError, ValueError, http.client.HTTPException):
-        return None
-
-
 def predict(url: str, model: str, stores: list[int], depts: list[int],
             protocol: str = "v1", timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
     """Forecasts for the (store, dept) pairs, the model version and the round-trip time."""

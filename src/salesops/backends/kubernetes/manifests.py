@@ -1,4 +1,4 @@
-"""Typed SDK objects to plain manifests (camelCase, no nulls) and manifests to YAML.
+"""Typed SDK objects to plain manifests (camelCase, no nulls); `cli.output` prints them.
 
 The `kubernetes` client (v37) models are pydantic and its `sanitize_for_serialization`
 serializes them as the API expects. The `kserve` models are the older generated classes
@@ -9,7 +9,6 @@ kubernetes sanitizer does the rest (nested `kubernetes.client` models, quantitie
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 
@@ -31,11 +30,3 @@ def to_manifest(obj: Any) -> Any:
 def _is_legacy_model(obj: Any) -> bool:
     return (hasattr(type(obj), "openapi_types") and hasattr(type(obj), "attribute_map")
             and isinstance(getattr(type(obj), "openapi_types"), dict))
-
-
-def to_yaml(manifests: Iterable[dict]) -> str:
-    """Multi-document YAML, one `---` separated document per object, for `kubectl apply -f -`."""
-    import yaml
-
-    return "".join("---\n" + yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
-                   for manifest in manifests)
