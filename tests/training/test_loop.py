@@ -128,7 +128,6 @@ def test_launch_local_one_node_runs_in_process_and_restores_env(monkeypatch):
     assert os.environ["WORLD_SIZE"] == "7" and "RANK" not in os.environ
 
 
-@pytest.mark.slow
 def test_two_ranks_share_rank_zero_decisions():
     value, stop, world_size, addr = launch_local(2, _collectives_entry, timeout_s=LAUNCH_TIMEOUT_S)
     assert (value, stop, world_size, addr) == ({"from": 0}, True, 2, "127.0.0.1")
@@ -162,7 +161,6 @@ def test_two_process_early_stopping_stops_all_ranks_together(tmp_path):
     assert out["best_epoch"] < ranks[0]["epochs_run"]
 
 
-@pytest.mark.slow
 def test_a_failing_rank_fails_the_launch_without_hanging():
     """With its own error, as one process would raise it (not its peer's broken
     connection), and where it came from in a note."""
@@ -179,7 +177,6 @@ def test_launch_local_timeout():
         launch_local(2, _sleeping_entry, timeout_s=3)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("rows, epochs", [(4, 1), (20, 1), (1024, 5), (600, 3)])
 def test_tiny_runs_train_whatever_the_step_count(rows, epochs):
     """Few optimizer steps in all (down to one) must not break the LR schedule."""
@@ -200,7 +197,6 @@ def _bad_data_entry():
         shutdown(info)
 
 
-@pytest.mark.slow
 def test_a_rank_s_own_error_reaches_the_caller_with_its_type_and_exit_code():
     with pytest.raises(DataError) as err:
         launch_local(2, _bad_data_entry, timeout_s=LAUNCH_TIMEOUT_S)

@@ -66,7 +66,6 @@ def test_an_error_with_its_own_init_keeps_its_type_message_and_exit_code():
     assert err.value.hint == "retry when it has finished"
 
 
-@pytest.mark.slow
 def test_the_same_error_and_exit_code_with_one_process_or_two():
     for nodes in (1, 2):
         with pytest.raises(Unbuilt) as err:
@@ -79,7 +78,6 @@ def test_a_rank_that_exits_non_zero_after_its_report_fails_the_launch():
         launch_local(2, _bad_exit_entry, timeout_s=LAUNCH_TIMEOUT_S)
 
 
-@pytest.mark.slow
 def test_each_rank_gets_its_share_of_the_cores_and_passive_waits(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     share = threads.per_process(2)

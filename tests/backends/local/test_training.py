@@ -100,7 +100,6 @@ def _dying_worker():
     time.sleep(60)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("nodes", [1, 2])
 def test_a_worker_s_error_reaches_the_caller_with_its_kind_and_exit_code(workspace, nodes):
     from salesops.errors import DataError
