@@ -12,6 +12,7 @@ schema; `switch` puts both in place with the manifest in one transaction (see
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from salesops.config import Settings
@@ -32,8 +33,9 @@ class PostgresOffline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    @property
+    @cached_property
     def target(self) -> server.PgTarget:
+        """The server and credentials (a password file is read once per store object)."""
         return server.pg_target(self.settings)
 
     def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
