@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,7 @@ def _infra(settings: Settings, progress: Progress) -> tuple[str, str]:
     from salesops.backends import infra_backend
     from salesops.features.repo import repo_files
 
-    workspace = Workspace(settings.workspace)
-    report = infra_backend(settings).up(progress, lambda: repo_files(settings, workspace))
+    report = infra_backend(settings).up(progress, partial(repo_files, settings))
     changed = [c.name for c in report.components if c.state != "unchanged"]
     return ("done", f"created or updated: {', '.join(changed)}") if changed else (
         "skipped", f"up to date at {report.location}")

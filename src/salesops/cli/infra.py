@@ -42,16 +42,11 @@ def up(
             state.output.info("the database Secret is not printed (its credentials are never "
                               f"shown); `infra up` generates it, or create it with:\n  {hint}")
         return
-    _render(state, backend.up(state.output.step, _repo_files(settings)))
+    from functools import partial
 
+    from salesops.features.repo import repo_files  # the features service renders the repo
 
-def _repo_files(settings):
-    """The Feast repo's files for the local backend to write (the features service renders
-    them: they need its feature lists)."""
-    from salesops.features.repo import repo_files as render
-    from salesops.workspace import Workspace
-
-    return lambda: render(settings, Workspace(settings.workspace))
+    _render(state, backend.up(state.output.step, partial(repo_files, settings)))
 
 
 @app.command("status")

@@ -44,10 +44,12 @@ def render_repo_settings(settings: Settings, workspace: Workspace) -> str:
     ) + "\n"
 
 
-def repo_files(settings: Settings, workspace: Workspace) -> dict[str, str]:
-    """The repo's three files, by name under `workspace.feature_repo`: what the local infra
-    backend writes there (`infra up`)."""
+def repo_files(settings: Settings) -> dict[str, str]:
+    """The repo's three files, by name under the workspace's `feature_repo`: what the local
+    infra backend writes there (`infra up`)."""
     from salesops.stores.feast_yaml import render_feature_store_yaml
+
+    workspace = Workspace(settings.workspace)
 
     return {
         "features.py": definitions_file().read_text(),

@@ -22,7 +22,6 @@ from salesops.stores import offline_store, online_store
 from salesops.stores.base import StoreState
 from salesops.workspace import LOCK_NAME, MARKER, Workspace, atomic_write_text, locked
 
-#: what `--dry-run` says on this backend (it has no objects to print)
 class LocalInfra:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
