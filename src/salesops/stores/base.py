@@ -32,6 +32,11 @@ class StoreState:
     detail: str = ""
 
 
+def present(flag: bool) -> str:
+    """A `StoreState.state` (and an infra component's) for something that exists or not."""
+    return "present" if flag else "missing"
+
+
 class OfflineStore(Protocol):
     #: the `feature_store.profile` value this class implements
     profile: str

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from salesops.config import Settings
-from salesops.stores.base import Progress, StoreState
+from salesops.stores.base import Progress, StoreState, present
 from salesops.workspace import Generation, Workspace
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class EmbeddedOffline:
     def status(self, workspace: Workspace) -> list[StoreState]:
         views = [p.stem for p in sorted(workspace.offline_data.glob("*.parquet"))]
         return [StoreState("registry", "sqlite", *_registry_state(workspace)),
-                StoreState("offline store", "parquet + duckdb", _present(bool(views)),
+                StoreState("offline store", "parquet + duckdb", present(bool(views)),
                            ", ".join(views))]
 
     def teardown(self, progress: Progress) -> list[StoreState]:
@@ -89,16 +89,12 @@ class SqliteOnline:
         return []
 
     def status(self, workspace: Workspace) -> list[StoreState]:
-        return [StoreState("online store", "sqlite", _present(workspace.online_db.is_file()),
+        return [StoreState("online store", "sqlite", present(workspace.online_db.is_file()),
                            _size(workspace.online_db))]
 
     @staticmethod
     def staged_section(section: dict[str, Any], generation: Generation) -> dict[str, Any]:
         return {**section, "path": str(generation.online_db.absolute())}
-
-
-def _present(flag: bool) -> str:
-    return "present" if flag else "missing"
 
 
 def _size(path) -> str:

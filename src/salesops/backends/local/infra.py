@@ -19,7 +19,7 @@ from salesops.backends.local.server_process import stop_recorded
 from salesops.config import Settings
 from salesops.errors import UsageError
 from salesops.stores import offline_store, online_store
-from salesops.stores.base import StoreState
+from salesops.stores.base import StoreState, present
 from salesops.workspace import LOCK_NAME, MARKER, Workspace, atomic_write_text, locked
 
 class LocalInfra:
@@ -70,15 +70,15 @@ class LocalInfra:
         ws = self.workspace
         report = self._report()
         add = report.components.append
-        add(Component("workspace", "directory", _present(ws.exists()), str(ws.root)))
+        add(Component("workspace", "directory", present(ws.exists()), str(ws.root)))
         add(Component("feature_store.yaml", "feature repo file",
-                      _present(ws.feature_store_yaml.is_file())))
+                      present(ws.feature_store_yaml.is_file())))
         report.components.extend(_components([*self.offline.status(ws),
                                               *self.online.status(ws)]))
         manifest = ws.read_json(ws.build_manifest)
         detail = (f"next week {manifest['next_week'][:10]}, fingerprint {manifest['fingerprint']}"
                   if manifest else "run `salesops features build`")
-        add(Component("features build", "manifest", _present(manifest is not None), detail))
+        add(Component("features build", "manifest", present(manifest is not None), detail))
         return report
 
     def down(self, progress: Progress) -> InfraReport:
@@ -114,7 +114,3 @@ class LocalInfra:
 
 def _components(states: list[StoreState]) -> list[Component]:
     return [Component(*astuple(state)) for state in states]
-
-
-def _present(flag: bool) -> str:
-    return "present" if flag else "missing"
