@@ -64,7 +64,8 @@ def check_reachable(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class Tracking:
-    """MLflow, opened once per process: the store, the experiment, and what messages call it.
+    """MLflow, opened: the store, the experiment, and what messages call it. Each open probes
+    the store once (seconds at most, see `_probe`), so a store that went away is named then.
 
     Opening points MLflow (tracking and registry) at the store, so `mlflow.pyfunc`, runs and
     `registry` read and write there. Read-only (`models list`, drift, serving) never creates
