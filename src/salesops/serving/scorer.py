@@ -36,7 +36,7 @@ def resolve_version(settings: Settings, version: str | None = None,
     from mlflow.exceptions import MlflowException
 
     from salesops.training.registry import client
-    from salesops.training.tracking import Tracking, not_found, store_failed
+    from salesops.training.tracking import Tracking, no_such_version, not_found, store_failed
 
     Tracking.open(settings, read_only=True)  # serving reads the registry; it never creates one
     name = settings.mlflow.model_name
@@ -44,7 +44,7 @@ def resolve_version(settings: Settings, version: str | None = None,
         try:
             return str(client().get_model_version(name, str(version)).version)
         except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            if not no_such_version(exc):
                 raise store_failed(exc) from None
             raise UsageError(f"model {name!r} has no version {version}",
                              hint="see `salesops models list`") from None

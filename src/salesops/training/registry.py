@@ -165,13 +165,12 @@ def rollback(name: str) -> tuple[str, str]:
 def _require_version(name: str, version: str) -> None:
     from mlflow.exceptions import MlflowException
 
-    from salesops.training.tracking import store_failed
+    from salesops.training.tracking import no_such_version, store_failed
 
     try:
         client().get_model_version(name, version)
     except MlflowException as exc:
-        # a version that is not a number is INVALID_PARAMETER_VALUE: no such version either
-        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if not no_such_version(exc):
             raise store_failed(exc) from None
         versions = sorted((v.version for v in client().search_model_versions(
             f"name = '{name}'")), key=int)

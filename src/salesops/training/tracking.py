@@ -115,6 +115,13 @@ def not_found(exc: Exception) -> bool:
         code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc))
 
 
+def no_such_version(exc: Exception) -> bool:
+    """Whether an MLflow error of a version lookup means there is no such version: not
+    found, or a version that is not a number (INVALID_PARAMETER_VALUE)."""
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST",
+                                                "INVALID_PARAMETER_VALUE")
+
+
 def store_failed(exc: Exception) -> Exception:
     """Any other MLflow error of a registry call, as the error a command exits with."""
     import mlflow
