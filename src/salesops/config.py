@@ -164,7 +164,9 @@ class KubernetesSection(Section):
     runtime_ref: str = "torch-distributed"
     deployment_mode: Literal["Standard", "Knative"] = "Standard"
     proc_per_node: int = Field(1, ge=1)
-    gpus_per_node: int = Field(0, ge=0)
+    gpus_per_node: int = Field(
+        0, ge=0, description="0 trains on CPUs; otherwise proc_per_node must equal it (one "
+        "process per GPU: NCCL refuses two ranks on one GPU)")
     cpu: str = "1"
     memory: str = "2Gi"
     min_replicas: int = Field(1, ge=0)
@@ -176,6 +178,20 @@ class KubernetesSection(Section):
     ready_timeout_s: float = Field(
         600.0, gt=0, description="infra up / serve deploy --wait: seconds to wait for readiness"
     )
+
+    def gpu_mismatch(self) -> str | None:
+        """Why these GPUs and processes per node cannot train together, or None.
+
+        Refused rather than mapped: a pod holding fewer GPUs than ranks used to train on
+        its CPUs while the GPUs sat idle (issue 15, defect 4), and more GPUs than ranks
+        leaves some unused. Checked on the merged settings (`Settings`), not per layer: the
+        two keys may come from different layers.
+        """
+        if self.gpus_per_node and self.proc_per_node != self.gpus_per_node:
+            return (f"kubernetes.gpus_per_node = {self.gpus_per_node} needs kubernetes."
+                    f"proc_per_node = {self.gpus_per_node}, one training process per GPU "
+                    f"(NCCL's rule), not {self.proc_per_node}")
+        return None
 
 
 class DriftSection(Section):
@@ -210,6 +226,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_workspace(cls, value: ProjectSection) -> ProjectSection:
         return value.model_copy(update={"workspace": value.workspace.expanduser().absolute()})
+
+    @field_validator("kubernetes")
+    @classmethod
+    def _one_process_per_gpu(cls, value: KubernetesSection) -> KubernetesSection:
+        # a ConfigError, not a ValueError: the one line names both keys, which pydantic's
+        # error would print as the whole section
+        if (problem := value.gpu_mismatch()) is not None:
+            raise ConfigError(f"config error: {problem}")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from salesops.errors import ConfigError
+
 #: How long a collective may wait for the other ranks before failing. Long enough for a slow
 #: pod to pull its image and join, short enough that a dead peer does not hang a job forever.
 DEFAULT_TIMEOUT_S = 600.0
@@ -37,18 +39,16 @@ class DistInfo:
 def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistInfo:
     """Join the process group that the environment describes (none for a single process).
 
-    Reads the torchrun variables; LOCAL_WORLD_SIZE (ranks on this node, default 1) decides
-    whether there are enough GPUs to use them.
+    Reads the torchrun variables; LOCAL_WORLD_SIZE (ranks on this node, default 1) and the
+    visible GPUs choose the device (`device_for`).
     """
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    # GPUs only when every rank on this node gets its own: all ranks must pick the same
-    # backend, and NCCL refuses two ranks on one GPU (e.g. `--nodes 2` on a 1-GPU laptop,
-    # which then trains on the CPU with gloo instead of failing).
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available() and torch.cuda.device_count() >= local_world_size
-    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = device_for(local_rank, local_world_size, gpus)
+    cuda = device.type == "cuda"
     if cuda:
         # Collectives and autocast use the current device; without this every rank on a
         # node would pile onto cuda:0.
@@ -65,6 +65,27 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistInfo:
             timeout=timedelta(seconds=timeout_s),
         )
     return DistInfo(rank, world_size, local_rank, device, backend)
+
+
+def device_for(local_rank: int, local_world_size: int, gpus: int) -> torch.device:
+    """`cuda:<local rank>` when every rank on this node has a GPU of its own, the CPU when
+    the node shows no GPU, and an error in between.
+
+    All ranks must pick the same backend and NCCL refuses two ranks on one GPU, so fewer
+    GPUs than ranks cannot use them; this used to fall back to the CPU silently, leaving a
+    GPU that a pod had asked for idle (issue 15, defect 4). Hiding the GPUs
+    (`CUDA_VISIBLE_DEVICES=`) is the explicit way to train on the CPU.
+    """
+    if gpus == 0:
+        return torch.device("cpu")
+    if gpus < local_world_size:
+        raise ConfigError(
+            f"{local_world_size} training processes on this machine but {gpus} GPU(s): "
+            "NCCL needs one GPU per process",
+            hint="start as many processes per node as GPUs (--nodes locally, "
+                 "kubernetes.proc_per_node = kubernetes.gpus_per_node on a cluster), or "
+                 "set CUDA_VISIBLE_DEVICES= to train on the CPU")
+    return torch.device(f"cuda:{local_rank}")
 
 
 def shutdown(info: DistInfo) -> None:

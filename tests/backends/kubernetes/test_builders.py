@@ -40,7 +40,7 @@ def test_trainjob_forwards_settings_and_patches_the_node_job():
     (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     pod = node["template"]["spec"]["template"]["spec"]
     assert node["name"] == "node" and pod["serviceAccountName"] == names.SERVICE_ACCOUNT
-    assert {v["name"] for v in pod["volumes"]} == {"feature-store", "workspace"}
+    assert {v["name"] for v in pod["volumes"]} == {"feature-store", "workspace", "tmp"}
     assert "resourcesPerNode" in trainer and "nvidia.com/gpu" not in str(trainer)
 
 
@@ -90,10 +90,12 @@ def test_artifacts_on_the_pvc_or_the_object_store():
     def mlflow(settings):
         return next(o for o in infra_objects(settings, new_credentials()) if o["kind"] == "Deployment")
 
+    def volumes(deployment):
+        return {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+
     on_pvc = mlflow(Settings())
-    assert on_pvc["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"] == {
-        "claimName": names.DATA_PVC}
+    assert volumes(on_pvc)["artifacts"]["persistentVolumeClaim"] == {"claimName": names.DATA_PVC}
     in_bucket = mlflow(Settings(kubernetes={"artifact_uri": "s3://bucket/mlflow"}))
     args = in_bucket["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
-    assert "volumes" not in in_bucket["spec"]["template"]["spec"]
+    assert set(volumes(in_bucket)) == {"tmp"}  # no PVC: only the scratch emptyDir

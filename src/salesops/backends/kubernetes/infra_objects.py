@@ -13,11 +13,23 @@ from typing import Any
 from pydantic import SecretStr
 
 from salesops.backends.kubernetes import names
+from salesops.backends.kubernetes import pod_security as pss
 from salesops.backends.kubernetes.manifests import to_manifest
 from salesops.config import Settings
 
 POSTGRES_DATA = "/var/lib/postgresql/data"
+#: the server's unix socket and lock file: the image's default, on the read-only root
+POSTGRES_SOCKETS = "/var/run/postgresql"
 MLFLOW_ARTIFACTS = "/mlflow/artifacts"
+#: RSS of the whole process tree of the generated `mlflow server` (the CLI process and one
+#: uvicorn worker, no job runner; mlflow 3.17.2, read-only root): 520 MiB after API calls,
+#: 523 MiB after five runs with params, metrics and a 30 MiB artifact each, uploaded and
+#: downloaded through the server (tests/backends/kubernetes/test_mlflow_pod.py measures it
+#: again). mlflow's defaults (4 workers, job execution: a job runner and 7 huey consumer
+#: processes) measured 15 processes and 2.7 GiB, OOM-killed at the old 1Gi limit.
+MLFLOW_MEASURED_RSS_MIB = 525
+#: request = limit, ~2x the measurement: a guaranteed amount, and room for large searches
+MLFLOW_MEMORY = "1Gi"
 
 
 def new_credentials() -> dict[str, str]:
@@ -163,23 +175,30 @@ def _resources(cpu: str, memory: str):
 
 
 def postgres_statefulset(settings: Settings) -> dict:
+    """The official image as its own `postgres` user (999), root filesystem read-only: the
+    data on its volume, the socket directory and /tmp on emptyDirs."""
     from kubernetes import client
 
     k8s = settings.kubernetes
-    probe = client.V1Probe(_exec=client.V1ExecAction(
-        command=["pg_isready", "-U", names.DB_USER, "-d", names.DB_NAME]),
-        period_seconds=5, failure_threshold=6)
+    # over TCP, so that the unix-socket-only server of the image's first initdb is not "up"
+    ready = pss.exec_check("pg_isready", "-h", "127.0.0.1", "-p", str(names.POSTGRES_PORT),
+                           "-U", names.DB_USER, "-d", names.DB_NAME)
     container = client.V1Container(
         name="postgres", image=k8s.postgres_image,
         ports=[client.V1ContainerPort(name="postgres", container_port=names.POSTGRES_PORT)],
         env=[_secret_env("POSTGRES_USER", "username"), _secret_env("POSTGRES_PASSWORD", "password"),
              _secret_env("POSTGRES_DB", "database"),
              client.V1EnvVar(name="PGDATA", value=POSTGRES_DATA + "/pgdata")],
-        readiness_probe=probe, resources=_resources("250m", "512Mi"),
-        volume_mounts=[client.V1VolumeMount(name="data", mount_path=POSTGRES_DATA)])
+        **pss.probes(ready, startup_s=k8s.ready_timeout_s), resources=_resources("250m", "512Mi"),
+        security_context=pss.container_security_context(),
+        volume_mounts=[client.V1VolumeMount(name="data", mount_path=POSTGRES_DATA),
+                       client.V1VolumeMount(name="sockets", mount_path=POSTGRES_SOCKETS),
+                       pss.tmp_mount()])
     claim = client.V1PersistentVolumeClaim(
         metadata=client.V1ObjectMeta(name="data", labels=names.labels("database")),
         spec=_volume_claim_spec(settings))
+    volumes = [client.V1Volume(name="sockets", empty_dir=client.V1EmptyDirVolumeSource()),
+               pss.tmp_volume()]
     return to_manifest(client.V1StatefulSet(
         api_version="apps/v1", kind="StatefulSet",
         metadata=_meta(settings, names.POSTGRES, "database"),
@@ -188,8 +207,25 @@ def postgres_statefulset(settings: Settings) -> dict:
             selector=client.V1LabelSelector(match_labels=names.selector("database")),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=names.labels("database")),
-                spec=client.V1PodSpec(containers=[container])),
+                spec=client.V1PodSpec(
+                    automount_service_account_token=False, containers=[container],
+                    security_context=pss.pod_security_context(pss.POSTGRES_UID),
+                    volumes=volumes)),
             volume_claim_templates=[claim])))
+
+
+def mlflow_allowed_hosts(namespace: str) -> list[str]:
+    """The Host headers `mlflow server` answers (any other gets 403 "Invalid Host header",
+    its DNS-rebinding guard; /health is exempt, so a probe passing proves nothing): the
+    Service by each name a pod may use, with and without the port, and loopback with any
+    port for `kubectl port-forward`. mlflow matches an entry exactly, or with fnmatch when
+    it holds `*`; no wildcard on the cluster domain, since `….svc.*` would also match a
+    name under someone else's domain."""
+    service = names.MLFLOW
+    forms = [service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
+             f"{service}.{namespace}.svc.cluster.local"]
+    return [host for form in forms for host in (form, f"{form}:{names.MLFLOW_PORT}")] + [
+        "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
 
 
 def mlflow_deployment(settings: Settings) -> dict:
@@ -201,21 +237,29 @@ def mlflow_deployment(settings: Settings) -> dict:
     destination = k8s.artifact_uri or MLFLOW_ARTIFACTS
     backend = names.postgres_url(k8s.namespace, f"$({names.PASSWORD_ENV})").replace(
         f"{names.POSTGRES}.{k8s.namespace}.svc", names.POSTGRES)
+    # One worker: the API is light and a worker holds ~250 MiB. No job execution: mlflow
+    # 3.x starts a job runner with six huey consumer processes by default, for GenAI jobs
+    # this deployment does not run.
     container = client.V1Container(
         name="mlflow", image=k8s.image, image_pull_policy="IfNotPresent",
         command=["mlflow", "server"],
-        args=["--host", "0.0.0.0", "--port", str(names.MLFLOW_PORT), "--backend-store-uri",
-              backend, "--serve-artifacts", "--artifacts-destination", destination],
-        env=[_secret_env(names.PASSWORD_ENV, "password")],
+        args=["--host", "0.0.0.0", "--port", str(names.MLFLOW_PORT), "--workers", "1",
+              "--allowed-hosts", ",".join(mlflow_allowed_hosts(k8s.namespace)),
+              "--backend-store-uri", backend, "--serve-artifacts",
+              "--artifacts-destination", destination],
+        env=[_secret_env(names.PASSWORD_ENV, "password"),
+             client.V1EnvVar(name="MLFLOW_SERVER_ENABLE_JOB_EXECUTION", value="false"),
+             client.V1EnvVar(name="MLFLOW_DISABLE_TELEMETRY", value="true"),
+             *[client.V1EnvVar(**env) for env in pss.scratch_env()]],
         ports=[client.V1ContainerPort(name="http", container_port=names.MLFLOW_PORT)],
-        readiness_probe=client.V1Probe(
-            http_get=client.V1HTTPGetAction(path="/health", port="http"), period_seconds=5),
-        resources=_resources("250m", "1Gi"),
-        volume_mounts=None if k8s.artifact_uri else [
-            client.V1VolumeMount(name="artifacts", mount_path=MLFLOW_ARTIFACTS)])
-    volumes = None if k8s.artifact_uri else [client.V1Volume(
-        name="artifacts",
-        persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(claim_name=names.DATA_PVC))]
+        **pss.probes(pss.http_check("/health", "http"), startup_s=k8s.ready_timeout_s),
+        resources=_resources("250m", MLFLOW_MEMORY),
+        security_context=pss.container_security_context(),
+        volume_mounts=[pss.tmp_mount(), *([] if k8s.artifact_uri else [
+            client.V1VolumeMount(name="artifacts", mount_path=MLFLOW_ARTIFACTS)])])
+    pvc = client.V1PersistentVolumeClaimVolumeSource(claim_name=names.DATA_PVC)
+    volumes = [pss.tmp_volume(), *([] if k8s.artifact_uri else [
+        client.V1Volume(name="artifacts", persistent_volume_claim=pvc)])]
     return to_manifest(client.V1Deployment(
         api_version="apps/v1", kind="Deployment",
         metadata=_meta(settings, names.MLFLOW, "tracking"),
@@ -225,6 +269,5 @@ def mlflow_deployment(settings: Settings) -> dict:
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=names.labels("tracking")),
                 spec=client.V1PodSpec(service_account_name=names.SERVICE_ACCOUNT,
-                                      security_context=client.V1PodSecurityContext(
-                                          run_as_non_root=True, fs_group=10001),
+                                      security_context=pss.pod_security_context(),
                                       containers=[container], volumes=volumes)))))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from salesops.backends.kubernetes import names
+from salesops.backends.kubernetes import pod_security as pss
 from salesops.backends.kubernetes.manifests import to_manifest
 from salesops.backends.kubernetes.pod_env import env_vars
 from salesops.config import Settings
@@ -25,6 +26,9 @@ from salesops.config import Settings
 API_VERSION = "serving.kserve.io/v1beta1"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 CONTAINER = "kserve-container"
+#: KServe's V2 liveness route: the server process answers (the model may still be loading
+#: or have failed; readiness, `names.HEALTH_PATH`, is the model's)
+LIVE_PATH = "/v2/health/live"
 
 
 def canary_unsupported(settings: Settings) -> str | None:
@@ -53,27 +57,32 @@ def inference_service(settings: Settings, version: str | None = None, alias: str
     from kubernetes import client
 
     k8s = settings.kubernetes
+    # The server listens only once the model is loaded (`serving.server`): the start-up
+    # probe gives the load as long as `serve deploy --wait` waits.
     container = client.V1Container(
         name=CONTAINER, image=k8s.image, command=serve_command(version, alias, settings),
-        env=[client.V1EnvVar.from_dict(env) for env in env_vars(settings)],
+        env=[client.V1EnvVar.from_dict(env) for env in [*env_vars(settings), *pss.scratch_env()]],
         ports=[client.V1ContainerPort(name="http1", container_port=names.PREDICTOR_PORT,
                                       protocol="TCP")],
-        readiness_probe=client.V1Probe(
-            http_get=client.V1HTTPGetAction(path=names.HEALTH_PATH, port=names.PREDICTOR_PORT),
-            period_seconds=5, failure_threshold=3),
+        **pss.probes(pss.http_check(LIVE_PATH, names.PREDICTOR_PORT),
+                     pss.http_check(names.HEALTH_PATH, names.PREDICTOR_PORT),
+                     startup_s=k8s.ready_timeout_s),
         resources=client.V1ResourceRequirements(
             requests={"cpu": k8s.cpu, "memory": k8s.memory}, limits={"memory": k8s.memory}),
+        security_context=pss.container_security_context(),
         volume_mounts=[
             client.V1VolumeMount(name="workspace", mount_path=names.POD_WORKSPACE),
             client.V1VolumeMount(name="feature-store", read_only=True, sub_path="feature_store.yaml",
-                                 mount_path=names.POD_FEATURE_REPO + "/feature_store.yaml")])
+                                 mount_path=names.POD_FEATURE_REPO + "/feature_store.yaml"),
+            pss.tmp_mount()])
     predictor = V1beta1PredictorSpec(
         containers=[container], min_replicas=k8s.min_replicas, max_replicas=k8s.max_replicas,
         service_account_name=names.SERVICE_ACCOUNT,
-        canary_traffic_percent=canary_percent,
+        canary_traffic_percent=canary_percent, security_context=pss.pod_security_context(),
         volumes=[client.V1Volume(name="workspace", empty_dir=client.V1EmptyDirVolumeSource()),
                  client.V1Volume(name="feature-store", config_map=client.V1ConfigMapVolumeSource(
-                     name=names.FEATURE_STORE_CONFIG))])
+                     name=names.FEATURE_STORE_CONFIG)),
+                 pss.tmp_volume()])
     isvc = V1beta1InferenceService(
         api_version=API_VERSION, kind="InferenceService",
         metadata=client.V1ObjectMeta(name=names.INFERENCE_SERVICE, namespace=k8s.namespace,

@@ -6,6 +6,14 @@ master), torchrun starts `numProcPerNode` processes per node with RANK / WORLD_S
 MASTER_ADDR, which is the contract `train run` reads. Service account and volumes go through
 `runtimePatches` (Trainer v2.3 has no `podTemplateOverrides`); the spec is immutable, so every
 submission gets a new name.
+
+The pods meet the `restricted` Pod Security Standard through the same patch: the pod's and
+the container's securityContext (`pod_security`), a read-only root with /tmp on an emptyDir
+(torchrun's rendezvous files, HOME for the caches). They get no probes: Trainer v2.3's
+`ContainerPatch` carries only env, volumeMounts and securityContext, and a batch trainer
+serves no port to probe anyway; a hung rank ends at the collective timeout
+(`training.distributed.DEFAULT_TIMEOUT_S`), which fails the job. Resources are the
+trainer's `resourcesPerNode`, on every node.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from salesops.backends.kubernetes import names
+from salesops.backends.kubernetes import pod_security as pss
 from salesops.backends.kubernetes.manifests import to_manifest
 from salesops.backends.kubernetes.pod_env import env_vars
 from salesops.config import Settings
@@ -53,7 +62,8 @@ def trainjob(settings: Settings, name: str, promote_mode: str = "auto") -> dict[
         numProcPerNode=k8s.proc_per_node,
         resourcesPerNode=m.IoK8sApiCoreV1ResourceRequirements(
             requests=quantities(requests), limits=quantities(limits)),
-        env=[m.IoK8sApiCoreV1EnvVar.from_dict(env) for env in env_vars(settings)])
+        env=[m.IoK8sApiCoreV1EnvVar.from_dict(env)
+             for env in [*env_vars(settings), *pss.scratch_env()]])
     job = m.TrainerV1alpha1TrainJob(
         apiVersion=API_VERSION, kind="TrainJob",
         metadata=m.IoK8sApimachineryPkgApisMetaV1ObjectMeta(
@@ -66,20 +76,27 @@ def trainjob(settings: Settings, name: str, promote_mode: str = "auto") -> dict[
 
 
 def _runtime_patch(m) -> Any:
-    """Service account, the feature_store.yaml from the ConfigMap, a workspace folder."""
+    """Service account, security contexts, the feature_store.yaml from the ConfigMap, a
+    workspace folder and /tmp."""
     volumes = [
         m.IoK8sApiCoreV1Volume(name="feature-store", configMap=m.IoK8sApiCoreV1ConfigMapVolumeSource(
             name=names.FEATURE_STORE_CONFIG)),
         m.IoK8sApiCoreV1Volume(name="workspace", emptyDir=m.IoK8sApiCoreV1EmptyDirVolumeSource()),
+        m.IoK8sApiCoreV1Volume.from_dict(to_manifest(pss.tmp_volume())),
     ]
     mounts = [
         m.IoK8sApiCoreV1VolumeMount(name="workspace", mountPath=names.POD_WORKSPACE),
         m.IoK8sApiCoreV1VolumeMount(name="feature-store", readOnly=True, subPath="feature_store.yaml",
                                     mountPath=names.POD_FEATURE_REPO + "/feature_store.yaml"),
+        m.IoK8sApiCoreV1VolumeMount.from_dict(to_manifest(pss.tmp_mount())),
     ]
+    container = m.TrainerV1alpha1ContainerPatch(
+        name=NODE, volumeMounts=mounts, securityContext=m.IoK8sApiCoreV1SecurityContext.from_dict(
+            to_manifest(pss.container_security_context())))
     pod = m.TrainerV1alpha1PodSpecPatch(
-        serviceAccountName=names.SERVICE_ACCOUNT, volumes=volumes,
-        containers=[m.TrainerV1alpha1ContainerPatch(name=NODE, volumeMounts=mounts)])
+        serviceAccountName=names.SERVICE_ACCOUNT, volumes=volumes, containers=[container],
+        securityContext=m.IoK8sApiCoreV1PodSecurityContext.from_dict(
+            to_manifest(pss.pod_security_context())))
     job = m.TrainerV1alpha1ReplicatedJobPatch(name=NODE, template=m.TrainerV1alpha1JobTemplatePatch(
         spec=m.TrainerV1alpha1JobSpecPatch(template=m.TrainerV1alpha1PodTemplatePatch(spec=pod))))
     return m.TrainerV1alpha1RuntimePatch(
