@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 APP = "salesops"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "salesops"}
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+#: what salesops' own objects carry; `infra down` deletes only objects with it
+MANAGED_BY = {MANAGED_BY_KEY: "salesops"}
+#: the managed-by value of a Helm release's objects (charts/salesops: same names, not ours)
+HELM = "Helm"
 SERVICE_ACCOUNT = "salesops"
 DB_SECRET = "salesops-db"
 DATA_PVC = "salesops-data"
