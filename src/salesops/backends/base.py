@@ -50,24 +50,37 @@ class InfraBackend(Protocol):
         """How to create the credentials `manifests` leaves out, None where there are none."""
 
 
-# -- training ---------------------------------------------------------------------------
+# -- batch runs (feature builds, training) ---------------------------------------------
 @dataclass
-class TrainRecord:
-    """One training run as the backend knows it: a TrainJob's state, or a local run that
-    ended inside `submit` (then `summary` is what `publish` returned)."""
+class JobRecord:
+    """One batch run as the backend knows it: a Kubernetes Job's state, or a local run that
+    ended inside `submit` (then `summary` is what `run` returned)."""
 
     name: str
     namespace: str
-    state: str  # Created | Running | Complete | Failed | ...
+    state: str  # Created | Running | Complete | Failed
     message: str = ""
-    nodes: int | None = None
     conditions: list[dict[str, Any]] = field(default_factory=list)
-    jobs: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in ("Complete", "Failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.summary is not None:
+            return self.summary
+        return {"name": self.name, "namespace": self.namespace, "state": self.state,
+                "message": self.message, "conditions": self.conditions}
+
+
+@dataclass
+class TrainRecord(JobRecord):
+    """One training run as the backend knows it: a TrainJob's state, or a local run that
+    ended inside `submit` (then `summary` is what `publish` returned)."""
+
+    nodes: int | None = None
+    jobs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """What `--json` prints: the run's summary, or the TrainJob's state."""
@@ -157,3 +170,49 @@ class ServingBackend(Protocol):
     def served(self) -> tuple[str, str] | None:
         """(url, model version) of the server this backend runs that keeps its version
         until the next deploy, without contacting a cluster; None where none is known."""
+
+
+# -- feature builds ---------------------------------------------------------------------
+@dataclass
+class BuildRequest:
+    """What to build. `options` are the `features build` options the user gave (data
+    overrides, `--append-weeks`, `--shift`), as the command line spells them: a Job's pod
+    runs `salesops features build` with the same ones. `run(progress)` is the build itself
+    (the features service's; backends never import the services), what a local backend
+    calls in this process."""
+
+    options: list[str] = field(default_factory=list)
+    wait: bool = False  # the caller follows the run to its end (`--wait`)
+    run: Callable[[Progress], dict[str, Any]] | None = None
+
+
+class FeatureBackend(Protocol):
+    """Where `features build` runs: in this process, or as a Kubernetes Job whose pod runs
+    it next to the cluster's Postgres (no port-forward)."""
+
+    #: whether `submit` builds before it returns (then the record carries the summary)
+    completes_in_submit: bool
+
+    def submit(self, request: BuildRequest, progress: Progress) -> JobRecord: ...
+
+    def status(self, name: str) -> JobRecord: ...
+
+    def logs(self, name: str, follow: bool = False) -> Iterator[str]: ...
+
+    def wait(self, name: str, progress: Progress, log: Progress) -> JobRecord:
+        """Follow the run to its end, its log to `log`; a failed run raises CheckFailed."""
+
+    def manifests(self, request: BuildRequest) -> list[dict[str, Any]]: ...
+
+
+# -- schedules --------------------------------------------------------------------------
+class ScheduleBackend(Protocol):
+    """The monitoring loop on a schedule (`drift --schedule CRON`): each tick appends the
+    week's data, then runs `drift --retrain`. Records are the dicts the CLI prints."""
+
+    def schedule(self, cron: str, progress: Progress) -> dict[str, Any]:
+        """Create the schedule, or replace the one there is."""
+
+    def unschedule(self, progress: Progress) -> dict[str, Any]: ...
+
+    def manifests(self, cron: str) -> list[dict[str, Any]]: ...

@@ -1,4 +1,4 @@
-"""`salesops features build`."""
+"""`salesops features build | status | logs`."""
 
 from __future__ import annotations
 
@@ -30,34 +30,96 @@ def build(
     shift: list[str] = typer.Option(None, "--shift", help="With --append-weeks: KEY=VALUE drift "
                                     "in the new weeks; temperature=+10 (°F), fuel_price=+0.5, "
                                     "markdown=2 (×), demand=0.7 (×). Repeatable."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Kubernetes: print the Job as YAML; "
+                                 "create nothing."),
+    wait: bool = typer.Option(False, "--wait", help="Kubernetes: follow the Job and its log; "
+                              "exit 1 if it fails."),
+    local: bool = typer.Option(False, "--local", help="Kubernetes: build here, not as a Job "
+                               "(feature_store.postgres_url must reach the cluster's Postgres)."),
 ) -> None:
-    """Generate or import sales, engineer past-only features, feast apply, materialize."""
-    from salesops.features.build import build as run_build
+    """Generate or import sales, engineer past-only features, feast apply, materialize; on
+    Kubernetes, as a Job whose pod does that next to the cluster's Postgres."""
+    from salesops.backends import feature_backend
+    from salesops.features.submit import request
 
     state = state_of(ctx)
     if path is not None and source is None:
         source = "csv"  # a folder of files is an import: never ignore it for synthetic data
     elif path is not None and source != "csv":
         raise UsageError(f"--path is the folder of a CSV import; --source {source} takes none")
-    settings = state.settings(data={"source": source, "path": path, "stores": stores,
-                                    "depts": depts, "weeks": weeks, "seed": seed,
-                                    "realism": realism})
-    result = run_build(settings, append_weeks=append_weeks, shifts=_parse_shifts(shift),
-                       progress=state.output.step)
+    if (dry_run or wait) and local:
+        raise UsageError(f"--local builds here: {'--dry-run' if dry_run else '--wait'} is for "
+                         "a Job")
+    if dry_run and wait:
+        raise UsageError("--dry-run and --wait exclude each other")
+    given = {"source": source, "path": path, "stores": stores, "depts": depts, "weeks": weeks,
+             "seed": seed, "realism": realism}
+    settings = state.settings(data=given)
+    wanted = request(settings, append_weeks, _parse_shifts(shift), given, wait=wait)
+    backend = feature_backend(settings, here=local)
+    if dry_run:
+        state.output.manifests(backend.manifests(wanted))  # the local backend refuses
+        return
+    record = backend.submit(wanted, state.output.step)
+    if wait:
+        record = backend.wait(record.name, state.output.step, state.output.info)
+    if record.summary is not None:  # built here
+        _render(state, record.summary)
+    else:
+        _render_job(state, record, followed=wait)
 
+
+@app.command("status")
+def job_status(ctx: typer.Context, name: str = typer.Argument(..., help="Job name.")) -> None:
+    """Kubernetes: a feature build Job's state and conditions."""
+    from salesops.backends import feature_backend
+
+    state = state_of(ctx)
+    _render_job(state, feature_backend(state.settings()).status(name), followed=True)
+
+
+@app.command("logs")
+def job_logs(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Job name."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
+) -> None:
+    """Kubernetes: the log of a feature build Job's pod (stdout)."""
+    from salesops.backends import feature_backend
+
+    state = state_of(ctx)
+    state.output.log(name, feature_backend(state.settings()).logs(name, follow=follow))
+
+
+def _render(state, result: dict) -> None:
     def human(console) -> None:
-        rows = [("series data", f"{result.rows:,} rows: {result.stores} stores × {result.depts} "
-                 f"depts × {result.weeks} weeks"),
-                ("weeks", f"{result.first_week} … {result.last_week}"),
-                ("online row for week", result.next_week),
-                ("online series", f"{result.online_entities:,}")]
-        rows += [(f"offline {name}", f"{count:,} rows") for name, count in result.feature_rows.items()]
-        rows.append(("fingerprint", result.fingerprint))
-        rows.append(("time", " ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())))
+        rows = [("series data", f"{result['rows']:,} rows: {result['stores']} stores × "
+                 f"{result['depts']} depts × {result['weeks']} weeks"),
+                ("weeks", f"{result['first_week']} … {result['last_week']}"),
+                ("online row for week", result["next_week"]),
+                ("online series", f"{result['online_entities']:,}")]
+        rows += [(f"offline {name}", f"{count:,} rows")
+                 for name, count in result["feature_rows"].items()]
+        rows.append(("fingerprint", result["fingerprint"]))
+        rows.append(("time", " ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items())))
         console.print(state.output.table("features build", ["", ""], rows))
-        console.print(report_table(state.output, result.data_report))
+        console.print(report_table(state.output, result["data_report"]))
 
-    state.output.emit(result.to_dict(), human)
+    state.output.emit(result, human)
+
+
+def _render_job(state, record, followed: bool) -> None:
+    """A Job's `JobRecord`: a table (and, for one just created, how to follow it), or with
+    --json its `to_dict()`."""
+    def human(console) -> None:
+        rows = [("name", record.name), ("namespace", record.namespace), ("state", record.state),
+                ("message", record.message)]
+        console.print(state.output.table("features build Job", ["", ""], rows))
+
+    state.output.emit(record.to_dict(), human)
+    if not followed:
+        state.output.info(f"follow it: salesops features logs {record.name} --follow (or "
+                          f"kubectl -n {record.namespace} logs -f job/{record.name} -c build)")
 
 
 def report_table(output, report: dict):

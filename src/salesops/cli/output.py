@@ -92,6 +92,14 @@ class Output:
         for line in lines:
             self._write(line + "\n")
 
+    def log(self, name: str, lines: Iterable[str]) -> None:
+        """A run's log (`train logs`, `features logs`): streamed, or with --json one object
+        `{name, lines}` once it has ended."""
+        if self.json_mode:
+            self.emit({"name": name, "lines": list(lines)})
+        else:
+            self.lines(lines)
+
     def _write(self, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()

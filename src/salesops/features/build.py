@@ -185,7 +185,8 @@ def _load(settings: Settings, workspace: Workspace, append_weeks: int,
 
     data = settings.data
     if append_weeks:
-        previous = workspace.read_json(workspace.build_manifest)
+        # the offline store's copy: on `postgres` a pod's fresh workspace has none of its own
+        previous = offline.read_manifest(settings, workspace)
         if previous is None:
             raise PreconditionError("--append-weeks needs an earlier build",
                                     hint="run `salesops features build` first")

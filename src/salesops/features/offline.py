@@ -89,17 +89,43 @@ def read_series(settings: Settings, workspace: Workspace) -> pd.DataFrame | None
 def append_synthetic(
     workspace: Workspace, previous: Mapping[str, Any], weeks: int, shifts: Mapping[str, float]
 ) -> tuple[SalesDataset, dict[str, Any]]:
-    """Extend the stored synthetic series by `weeks` new weeks, optionally shifted.
+    """Extend the previous build's synthetic series by `weeks` new weeks, optionally shifted.
 
     The generator is prefix-stable, so the new weeks continue the same series; the stored
     weeks are kept as they are (including any shift applied by an earlier append).
     """
+    dataset = _extended(stored_synthetic(workspace, previous), previous["params"], weeks,
+                        shifts)
+    manifest = dict(previous)
+    manifest["appends"] = [*previous.get("appends", []), {"weeks": weeks, "shifts": dict(shifts)}]
+    return dataset, manifest
+
+
+def stored_synthetic(workspace: Workspace, previous: Mapping[str, Any]) -> SalesDataset:
+    """The synthetic data of the build `previous` describes: the workspace's raw files when
+    they are that build's, else generated again from the manifest, which names it fully
+    (generator parameters, then every append with its shifts). A pod's fresh workspace, or
+    a laptop's behind the server's newer build (on `postgres` the manifest is the server's),
+    has no such files; generating is deterministic and what each append costs anyway."""
+    local = workspace.read_json(workspace.build_manifest)
+    if local is not None and local.get("fingerprint") == previous.get("fingerprint") and (
+            workspace.raw / "sales.parquet").is_file():
+        return read_dataset(workspace)
     from salesops.data.synthetic import generate
 
-    current = read_dataset(workspace)
-    params = dict(previous["params"])
+    params = {k: v for k, v in previous["params"].items() if k != "realism"}
+    dataset = generate(**params)
+    for append in previous.get("appends", []):
+        dataset = _extended(dataset, params, append["weeks"], append.get("shifts") or {})
+    return dataset
+
+
+def _extended(current: SalesDataset, params: Mapping[str, Any], weeks: int,
+              shifts: Mapping[str, float]) -> SalesDataset:
+    from salesops.data.synthetic import generate
+
+    params = {k: v for k, v in params.items() if k != "realism"}  # clean data only (build._load)
     have = len(current.weeks)
-    params.pop("realism", None)  # only clean data is appended (see build._load)
     fresh = generate(**{**params, "weeks": have + weeks}, shifts=dict(shifts) or None,
                      shift_from_week=have)
     first_new = current.weeks[-1] + pd.Timedelta(weeks=1)
@@ -110,7 +136,4 @@ def append_synthetic(
         [current.features[current.features["date"] < first_new],
          fresh.features[fresh.features["date"] >= first_new]]
     )
-    dataset = conform(sales, features, current.stores)
-    manifest = dict(previous)
-    manifest["appends"] = [*previous.get("appends", []), {"weeks": weeks, "shifts": dict(shifts)}]
-    return dataset, manifest
+    return conform(sales, features, current.stores)

@@ -4,8 +4,10 @@ with label selectors), merge patch (PATCH), delete (DELETE) for core, apps, rbac
 two custom resources, and pod logs. It returns 404 (missing object, missing namespace, or a
 custom resource whose CRD is "not installed"), 409 (exists) and 403 (a rule the test sets)
 with `Status` bodies like a real server. A test plays the controllers: it sets an object's
-status (conditions), adds pods and their logs; `auto_ready` marks Deployments and
-StatefulSets ready as soon as they are created.
+status (conditions), adds pods and their logs (one per container, where a test gives
+them); `auto_ready` marks Deployments and StatefulSets ready as soon as they are created.
+Deleting an object deletes the objects that name it as their owner (the garbage collector:
+a CronJob's Jobs, a Job's pods).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ CORE_PLURALS = {"namespaces": "Namespace", "serviceaccounts": "ServiceAccount",
                 "pods": "Pod"}
 GROUP_PLURALS = {
     "apps/v1": {"deployments": "Deployment", "statefulsets": "StatefulSet"},
+    "batch/v1": {"jobs": "Job", "cronjobs": "CronJob"},
     "rbac.authorization.k8s.io/v1": {"roles": "Role", "rolebindings": "RoleBinding"},
     "trainer.kubeflow.org/v1alpha1": {"trainjobs": "TrainJob"},
     "serving.kserve.io/v1beta1": {"inferenceservices": "InferenceService"},
@@ -74,14 +77,27 @@ class ApiServer:
             self.objects[(plural, namespace, name)]["status"] = status
 
     def add_pod(self, namespace: str, name: str, labels: dict, phase: str,
-                log: list[str] | None = None) -> None:
+                log: list[str] | None = None, containers: tuple[str, ...] = ("node",),
+                status: dict | None = None, owner: dict | None = None,
+                init_logs: dict[str, list[str]] | None = None) -> None:
+        """`log`: the first container's; `init_logs`: the init containers and their logs;
+        `status` adds to the pod's (container statuses); `owner`: the object whose deletion
+        takes the pod with it."""
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        if owner is not None:
+            meta["ownerReferences"] = [{"apiVersion": owner["apiVersion"],
+                                        "kind": owner["kind"], "name": owner["metadata"]["name"],
+                                        "uid": owner["metadata"]["uid"]}]
         with self.lock:
             self.objects[("pods", namespace, name)] = self._stamp(
-                {"apiVersion": "v1", "kind": "Pod",
-                 "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                 "spec": {"containers": [{"name": "node", "image": "x"}]},
-                 "status": {"phase": phase}})
+                {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                 "spec": {"containers": [{"name": c, "image": "x"} for c in containers],
+                          **({"initContainers": [{"name": c, "image": "x"} for c in init_logs]}
+                             if init_logs else {})},
+                 "status": {"phase": phase, **(status or {})}})
             self.logs[(namespace, name)] = list(log or [])
+            for container, lines in (init_logs or {}).items():
+                self.logs[(namespace, name, container)] = list(lines)
 
     def verbs(self, method: str) -> list[str]:
         return [path for m, path, _ in self.requests if m == method]
@@ -173,17 +189,31 @@ class ApiServer:
         if plural == "namespaces":  # the namespace controller: everything in it goes
             for key in [k for k in self.objects if k[1] == name]:
                 del self.objects[key]
+        self._collect(obj["metadata"]["uid"])
         if plural in DELETE_RETURNS_OBJECT:
             return 200, obj
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                      "details": {"name": name, "kind": plural, "uid": obj["metadata"]["uid"]}}
 
+    def _collect(self, uid: str) -> None:
+        """The garbage collector: the dependents of a deleted object, and theirs."""
+        for key, dependent in list(self.objects.items()):
+            owners = dependent["metadata"].get("ownerReferences") or []
+            if key in self.objects and any(owner.get("uid") == uid for owner in owners):
+                del self.objects[key]
+                self._collect(dependent["metadata"]["uid"])
+
     def _log(self, ns, name, query):
-        if ("pods", ns, name) not in self.objects:
+        pod = self.objects.get(("pods", ns, name))
+        if pod is None:
             return _status(404, "NotFound", f'pods "{name}" not found', {"kind": "pods", "name": name})
-        if (query.get("container") or ["node"])[0] != "node":
-            return _status(400, "BadRequest", "container not valid for pod")
-        return 200, "".join(line + "\n" for line in self.logs.get((ns, name), []))
+        containers = [c["name"] for c in pod["spec"]["containers"]]
+        init = [c["name"] for c in pod["spec"].get("initContainers") or []]
+        container = (query.get("container") or [containers[0]])[0]
+        if container not in containers + init:
+            return _status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        key = (ns, name) if container == containers[0] else (ns, name, container)
+        return 200, "".join(line + "\n" for line in self.logs.get(key, []))
 
     def _stamp(self, obj: dict) -> dict:
         self._version += 1

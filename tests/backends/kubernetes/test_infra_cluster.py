@@ -91,3 +91,72 @@ def test_down_needs_yes_and_deletes_the_namespace_objects(cli, apiserver):
     assert apiserver.objects == {}
     again = cli("--json", "infra", "down", "--yes")
     assert {c["state"] for c in again.json()["components"]} == {"missing"}
+
+
+def install_chart(apiserver, namespace_labels: dict | None = None) -> set:
+    """What `helm install salesops charts/salesops -n salesops --create-namespace` leaves on
+    the server: the chart's objects (Helm's labels and release annotations), the Postgres
+    claim the StatefulSet controller makes from its template, a namespace salesops did not
+    create. Returns the objects' keys."""
+    from tests.backends.kubernetes.apiserver import CORE_PLURALS, GROUP_PLURALS
+    from tests.backends.kubernetes.test_chart import render
+
+    plurals = {kind: plural for kinds in (CORE_PLURALS, *GROUP_PLURALS.values())
+               for plural, kind in kinds.items()}
+    apiserver.objects[("namespaces", "", NS)] = {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NS, "uid": "u", "labels": namespace_labels or {}}}
+    objects = render({"database": {"password": "x"}}, name="salesops", namespace=NS)
+    statefulset = next(o for o in objects if o["kind"] == "StatefulSet")
+    template = statefulset["spec"]["volumeClaimTemplates"][0]
+    objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "spec": template["spec"],
+                    "metadata": {"name": f"data-{names.POSTGRES}-0", "namespace": NS,
+                                 "labels": template["metadata"]["labels"]}})
+    for obj in objects:
+        obj["metadata"].update(uid=f"uid-{obj['metadata']['name']}", annotations={
+            "meta.helm.sh/release-name": "salesops", "meta.helm.sh/release-namespace": NS})
+        apiserver.objects[(plurals[obj["kind"]], NS, obj["metadata"]["name"])] = obj
+    return set(apiserver.objects)
+
+
+def test_down_keeps_what_a_helm_release_owns(cli, apiserver):
+    installed = install_chart(apiserver)
+    result = cli("--json", "infra", "down", "--yes")
+    assert result.exit_code == 0, result.stderr
+    components = result.json()["components"]
+    assert set(apiserver.objects) == installed
+    found = [c for c in components if c["state"] != "missing"]  # no drift schedule here
+    assert {(c["state"], c["detail"]) for c in found if c["kind"] != "Namespace"} == {
+        ("kept", "managed by Helm")}
+    assert len(found) == 12  # the 10 objects, Postgres' claim, the namespace
+    (namespace,) = [c for c in components if c["kind"] == "Namespace"]
+    assert (namespace["state"], namespace["detail"]) == ("kept", "not created by salesops")
+    assert [p for m, p, _ in apiserver.requests if m == "DELETE"] == []
+
+
+def test_down_keeps_foreign_objects_and_the_namespace_that_holds_them(cli, apiserver):
+    assert cli("infra", "up").exit_code == 0
+    key = ("configmaps", NS, names.FEATURE_STORE_CONFIG)
+    apiserver.objects[key]["metadata"]["labels"] = {"team": "data"}  # someone else's now
+    result = cli("--json", "infra", "down", "--yes")
+    assert result.exit_code == 0, result.stderr
+    states = {(c["kind"], c["name"]): (c["state"], c["detail"])
+              for c in result.json()["components"]}
+    assert states[("ConfigMap", names.FEATURE_STORE_CONFIG)] == ("kept", "not created by salesops")
+    assert states[("Deployment", names.MLFLOW)] == ("removed", "")
+    assert states[("Namespace", NS)] == ("kept", "holds objects salesops did not create")
+    assert set(apiserver.objects) == {("namespaces", "", NS), key}
+
+
+def test_down_removes_feature_jobs_and_the_drift_schedule(cli, namespace):
+    """`infra down` left the feature-build Jobs, the drift CronJob and its service account
+    and Role behind: it deleted only what `infra up` creates."""
+    from tests.backends.kubernetes.test_feature_job import jobs
+
+    assert cli("features", "build").exit_code == 0
+    assert cli("drift", "--schedule", "@weekly").exit_code == 0
+    assert jobs(namespace) and namespace.get("cronjobs", "salesops", "salesops-drift")
+    result = cli("--json", "infra", "down", "--yes")
+    assert result.exit_code == 0, result.stderr
+    left = [k for k in namespace.objects if k[0] in ("jobs", "cronjobs", "roles", "serviceaccounts")]
+    assert left == [], left

@@ -14,6 +14,7 @@ from salesops.backends.base import Component, InfraReport, Progress
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.apply import apply, delete
 from salesops.backends.kubernetes.client import ClusterBackend, CrdMissing
+from salesops.backends.kubernetes.cronjob_spec import scheduler_objects
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
 from salesops.backends.kubernetes.readiness import workload_state
 from salesops.backends.kubernetes.resources import CUSTOM, Resource
@@ -70,25 +71,45 @@ class KubernetesInfra(ClusterBackend):
         return report
 
     def down(self, progress: Progress) -> InfraReport:
+        """Deletes only what salesops created (its managed-by label); anything else under
+        the same names, such as a Helm release of charts/salesops, is reported `kept`, and
+        so is a namespace that still holds such objects."""
         report = self._report()
         add = report.components.append
         selector = ",".join(f"{k}={v}" for k, v in names.MANAGED_BY.items())
         if self._resource("Namespace").get(self.namespace) is not None:
-            for kind in CUSTOM:  # jobs and model servers first: they use what follows
+            # the schedule first (it would start new runs), then runs and model servers:
+            # they use what follows
+            for kind in ("CronJob", "Job", *CUSTOM):
                 for obj in self._custom_items(kind, selector):
                     add(Component(obj["metadata"]["name"], kind, delete(self.api, obj, progress)))
         objects = infra_objects(self.settings, {"password": ""})
         claim = {"kind": "PersistentVolumeClaim",
                  "metadata": {"name": POSTGRES_CLAIM, "namespace": self.namespace}}
-        for manifest in [*reversed(objects[1:]), claim]:
-            add(Component(manifest["metadata"]["name"], manifest["kind"],
-                          delete(self.api, manifest, progress)))
+        scheduler = scheduler_objects(self.settings, "@weekly")[:-1]  # the CronJob's identity
+        for manifest in [*reversed(scheduler), *reversed(objects[1:]), claim]:
+            add(self._delete_ours(manifest, progress))
         ns = self._resource("Namespace").get(self.namespace)
+        kept = [c for c in report.components if c.state == "kept"]
         if ns is not None and not _ours(ns):
             add(Component(self.namespace, "Namespace", "kept", "not created by salesops"))
+        elif ns is not None and kept:  # deleting it would delete what was kept
+            add(Component(self.namespace, "Namespace", "kept",
+                          "holds objects salesops did not create"))
         else:
             add(Component(self.namespace, "Namespace", delete(self.api, objects[0], progress)))
         return report
+
+    def _delete_ours(self, manifest: dict, progress: Progress) -> Component:
+        """Delete the live object of `manifest`'s name only if salesops created it (its
+        managed-by label): a Helm release of charts/salesops has the same names."""
+        name, kind = manifest["metadata"]["name"], manifest["kind"]
+        live = self._resource(kind).get(name)
+        if live is None:
+            return Component(name, kind, "missing")
+        if not _ours(live):
+            return Component(name, kind, "kept", _owner(live))
+        return Component(name, kind, delete(self.api, manifest, progress))
 
     # -- helpers ------------------------------------------------------------------------
     def _resource(self, kind: str) -> Resource:
@@ -133,6 +154,13 @@ class KubernetesInfra(ClusterBackend):
                                f"(kubernetes.ready_timeout_s): {names_}",
                                hint=f"kubectl -n {self.namespace} describe pods")
         return details
+
+
+def _owner(obj: dict) -> str:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(names.MANAGED_BY_KEY) == names.HELM:
+        return "managed by Helm"
+    return "not created by salesops"
 
 
 def _ours(obj: dict) -> bool:

@@ -51,3 +51,13 @@ def isvc_ready(obj: dict) -> tuple[bool, str]:
                for c in (obj.get("status") or {}).get("conditions") or []
                if c.get("status") != "True"]
     return False, "; ".join(reasons) or cond.get("message") or "no status yet"
+
+
+def job_state(obj: dict) -> str:
+    """A batch/v1 Job's `Complete`, `Failed`, `Running` (a pod active) or `Created`. The
+    controller sets `SuccessCriteriaMet` / `FailureTarget` first and the terminal condition
+    once its pods are gone: only the terminal ones count as the end."""
+    for kind in ("Complete", "Failed"):
+        if is_true(obj, kind):
+            return kind
+    return "Running" if (obj.get("status") or {}).get("active") else "Created"

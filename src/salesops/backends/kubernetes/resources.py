@@ -1,6 +1,7 @@
 """One small handle per kind over the typed `kubernetes` APIs: create, read, patch, delete,
-list. Core kinds use CoreV1Api / AppsV1Api / RbacAuthorizationV1Api with the client's own
-models; TrainJob and InferenceService use CustomObjectsApi. Results are plain dicts."""
+list. Core kinds use CoreV1Api / AppsV1Api / BatchV1Api / RbacAuthorizationV1Api with the
+client's own models; TrainJob and InferenceService use CustomObjectsApi. Results are plain
+dicts."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ TYPED = {
                     "rolebindings"),
     "StatefulSet": ("AppsV1Api", "namespaced_stateful_set", "V1StatefulSet", "statefulsets"),
     "Deployment": ("AppsV1Api", "namespaced_deployment", "V1Deployment", "deployments"),
+    "Job": ("BatchV1Api", "namespaced_job", "V1Job", "jobs"),
+    "CronJob": ("BatchV1Api", "namespaced_cron_job", "V1CronJob", "cronjobs"),
 }
 CUSTOM = {
     "TrainJob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),

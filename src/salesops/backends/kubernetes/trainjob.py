@@ -6,15 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from salesops.backends.base import Progress, TrainRecord, TrainRequest
+from salesops.backends.kubernetes import pod_logs
 from salesops.backends.kubernetes.apply import apply
-from salesops.backends.kubernetes.client import REQUEST_TIMEOUT_S, ClusterBackend, call
+from salesops.backends.kubernetes.client import ClusterBackend
 from salesops.backends.kubernetes.readiness import condition, trainjob_state
 from salesops.backends.kubernetes.resources import Resource
 from salesops.backends.kubernetes.trainjob_spec import NODE, new_name, trainjob
 from salesops.errors import CheckFailed, PreconditionError
-from salesops.polling import poll
-
-TERMINAL = ("Complete", "Failed")
 
 
 def first_node_selector(name: str) -> str:
@@ -58,30 +56,11 @@ class TrainJobs(ClusterBackend):
     def wait(self, name: str, progress: Progress, log: Progress) -> TrainRecord:
         """Follow the conditions and the first node's logs until the job ends; a failed
         job raises CheckFailed (exit 1)."""
-        last: str | None = None
-        streamed = False
-
-        def read() -> TrainRecord:
-            nonlocal last
-            record = self.status(name)
-            if record.state != last:
-                progress(f"TrainJob {name}: {record.state}"
-                         + (f" ({record.message})" if record.message else ""))
-                last = record.state
-            return record
-
-        def ended() -> TrainRecord | None:
-            nonlocal streamed
-            record = read()
-            if not streamed and _started(self._first_pod(name)):
-                for line in self.logs(name, follow=True):
-                    log(line)
-                streamed = True
-                record = read()  # the container ended: read the conditions again at once
-            return record if record.state in TERMINAL else None
-
-        record = poll(ended, None, self.poll_s)
-        assert record is not None  # without a deadline, poll returns only an answer
+        record = pod_logs.follow(
+            f"TrainJob {name}", lambda: self.status(name), lambda: self._first_pod(name),
+            lambda pod: pod_logs.log_lines(self.api, self.namespace, pod["metadata"]["name"],
+                                           NODE, follow=True),
+            progress, log, self.poll_s)
         if record.state == "Failed":
             raise CheckFailed(f"TrainJob {name} failed: {record.message or 'see its logs'}")
         return record
@@ -90,29 +69,11 @@ class TrainJobs(ClusterBackend):
         pod = self._first_pod(name)
         if pod is None:
             raise PreconditionError(f"TrainJob {name!r} has no pod for its first node yet")
-        from kubernetes import client
-
-        api = client.CoreV1Api(self.api)
-        pod_name = pod["metadata"]["name"]
-        response = call("get", "pods/log", self.namespace, lambda: api.read_namespaced_pod_log(
-            pod_name, self.namespace, container=NODE, follow=follow, _preload_content=False,
-            _request_timeout=None if follow else REQUEST_TIMEOUT_S))
-        buffer = b""
-        for chunk in response.stream(4096):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line.decode(errors="replace")
-        if buffer:
-            yield buffer.decode(errors="replace")
+        return pod_logs.log_lines(self.api, self.namespace, pod["metadata"]["name"], NODE,
+                                  follow=follow)
 
     def _first_pod(self, name: str) -> dict | None:
         """Node 0's pod, when JobSet has created it."""
         pods = Resource(self.api, "Pod", self.namespace).list(first_node_selector(name))
         return pods[0] if pods else None
 
-
-def _started(pod: dict | None) -> bool:
-    """Logs can be read once the container has started (a pending pod answers 400)."""
-    return pod is not None and (pod.get("status") or {}).get("phase") in (
-        "Running", "Succeeded", "Failed")
