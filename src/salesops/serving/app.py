@@ -8,6 +8,9 @@
   state; ours (`ModelDataPlane`) is 503 until every model is loaded, and after one stops.
 * The info route (`client.INFO_PATH`) says who answers: pid, model, deploy id and workspace,
   so that `serve deploy`/`status`/`stop` and `predict` can tell this server from another.
+* A V2 body without Content-Type is JSON unless it carries the binary extension's header
+  (`_untyped_v2_body`), and a V2 request's `outputs` are honoured (`v2_outputs`).
+* `/metrics` leaves out the families salesops never updates (`exported_metrics`).
 * Request bodies are bounded (`serving.max_request_bytes`, 413 past it): the declared
   Content-Length is checked before any byte is read, a chunked body as it arrives.
 * While the server drains (see `server`), every response carries `Connection: close`, so
@@ -29,6 +32,9 @@ from typing import Any
 from salesops.serving.client import INFO_PATH
 
 log = logging.getLogger("salesops.serving")
+#: the binary tensor extension's header: the length of the JSON part of a binary body
+BINARY_HEADER = b"inference-header-content-length"
+JSON_TYPE = (b"content-type", b"application/json")
 
 
 class RepositoryDisabled(Exception):
@@ -52,7 +58,14 @@ def model_plane(registry):
     from kserve.protocol.dataplane import DataPlane
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
+    from salesops.serving import v2_outputs
+
     class ModelDataPlane(DataPlane):
+        async def infer(self, model_name: str, request, headers=None):
+            outputs = v2_outputs.requested(request, self.get_model_from_registry(model_name))
+            response, response_headers = await super().infer(model_name, request, headers)
+            return v2_outputs.restrict(response, outputs), response_headers
+
         async def ready(self) -> bool:
             models = list(registry.get_models().values())
             return bool(models) and all(model.ready for model in models)
@@ -84,7 +97,10 @@ def install(app, predictor, state: ServerState, max_request_bytes: int) -> None:
     from fastapi.exceptions import RequestValidationError
     from kserve import errors as kserve_errors
 
+    from salesops.serving import exported_metrics
+
     app.add_api_route(INFO_PATH, _info(predictor, state), methods=["GET"])
+    exported_metrics.replace_route(app)
     handlers: list[tuple[type, int, int]] = [
         (kserve_errors.InvalidInput, 400, logging.INFO),
         (RepositoryDisabled, 404, logging.WARNING),
@@ -146,7 +162,8 @@ def _info(predictor, state: ServerState):
 
 
 class RequestGuard:
-    """ASGI middleware: the body size limit, and `Connection: close` while draining."""
+    """ASGI middleware: the body size limit, the JSON type of an untyped V2 body, and
+    `Connection: close` while draining."""
 
     def __init__(self, app, state: ServerState, max_request_bytes: int) -> None:
         self.app, self.state, self.limit = app, state, max_request_bytes
@@ -156,6 +173,8 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         send = self._closing(send)
         headers = dict(scope["headers"])
+        if _untyped_v2_body(scope, headers):
+            scope = {**scope, "headers": [*scope["headers"], JSON_TYPE]}
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
@@ -199,6 +218,18 @@ class RequestGuard:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _untyped_v2_body(scope, headers: dict[bytes, bytes]) -> bool:
+    """A V2 request body without a Content-Type and without the binary extension's header,
+    from a client that is not a browser (no `Origin`): JSON, as KServe's server read it
+    before FastAPI 0.132 (`strict_content_type`) passed such a body on as bytes, which
+    KServe takes for binary tensors. A browser page may post a body without Content-Type
+    cross-site with no CORS preflight (what FastAPI's check stops); a browser sends
+    `Origin` with it, so its requests still need a JSON Content-Type."""
+    return (scope["method"] == "POST" and scope["path"].startswith("/v2/")
+            and b"content-type" not in headers and BINARY_HEADER not in headers
+            and b"origin" not in headers)
 
 
 def _replay(body: bytes, receive):

@@ -49,7 +49,9 @@ class V1Request(BaseModel):
 
 def keys_from_v1(payload: Any, max_batch: int) -> tuple[np.ndarray, np.ndarray]:
     """`{"instances": [{"store": 1, "dept": 3}, ...]}` -> (stores, depts) as int64 arrays."""
-    if isinstance(payload, bytes | str):  # KServe passes on bodies sent without a JSON type
+    # KServe hands on as bytes a body whose type is not exactly one of its JSON types, e.g.
+    # `application/json; charset=utf-8`; any other type was refused (`media_type`, 415)
+    if isinstance(payload, bytes | str):
         try:
             payload = json.loads(payload)
         except ValueError:

@@ -6,8 +6,11 @@ other program can join the port and answer part of its requests. Under `serve de
 socket comes from the deploy instead (`Launch`: the one the previous server listens on,
 shared, see `backends.local.handover`), and the server stays tied to the workspace's record
 of what is deployed. gRPC is off; KServe's REST server gives V1, V2, health and `/metrics`,
-changed as `app` says. Per-request access and timing log lines are off: each costs more
-than a forecast.
+changed as `app` says, and V1 reads only JSON bodies (`media_type`). Per-request access
+and timing log lines are off: each costs more than a forecast. Metrics stay in this process
+(prometheus_client's multi-process mode only with a directory the user set): whoever
+started the server may have left Feast's metrics directory in its environment
+(`backends.local.prometheus_env`).
 
 SIGTERM and SIGINT stop the server gracefully, by draining: it stops accepting (a successor
 sharing the socket accepts what is queued), finishes what is in flight, answers every
@@ -27,6 +30,7 @@ import warnings
 from collections.abc import Callable
 
 from salesops.backends.local.handover import Launch, ListenerService, bind, watch_record
+from salesops.backends.local.prometheus_env import check_multiproc_dir, drop_feast_variables
 from salesops.config import Settings
 from salesops.errors import UsageError
 from salesops.faults import checkpoint
@@ -57,6 +61,8 @@ def run_server(settings: Settings, host: str, port: int, version: str,
 def _run(settings: Settings, host: str, port: int, version: str,
          progress: Callable[[str], None], launch: Launch | None) -> None:
     _log_to_stderr()
+    drop_feast_variables()  # before anything imports prometheus_client, which reads them once
+    check_multiproc_dir()
     workspace = Workspace(settings.workspace)
     sock = adopt(launch.listen_fd, port) if launch else bind(host, port)
     if launch:
@@ -129,6 +135,7 @@ def _http_server(predictor, port: int, state, max_request_bytes: int):
     from kserve.protocol.rest.server import RESTServer
 
     from salesops.serving.app import install, model_plane
+    from salesops.serving.media_type import V1MediaTypeGuard
 
     server = ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False,
                          grace_period=GRACE_S)
@@ -140,6 +147,7 @@ def _http_server(predictor, port: int, state, max_request_bytes: int):
     rest = RESTServer("kserve.model_server:app", dataplane, repository, port,
                       grace_period=GRACE_S)
     rest.create_application()
+    app.add_middleware(V1MediaTypeGuard)  # before `install`: its guard (size, drain) is outer
     install(app, predictor, state, max_request_bytes)
     return _draining_server(rest.config, state)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from salesops.backends.base import Progress
+from salesops.backends.local.prometheus_env import without_feast_variables
 from salesops.backends.local.server_probe import server_info
 from salesops.errors import INTERNAL_ERROR, CheckFailed, SalesOpsError
 from salesops.polling import poll
@@ -32,7 +33,8 @@ KEEP_LOGS = 10
 PROBE_TIMEOUT_S = 0.5
 READY_POLL_S = 0.1
 #: set in this process by MLflow (`set_tracking_uri`) and holding the database URL with its
-#: password: the server reads the config itself and must not inherit them
+#: password: the server reads the config itself and must not inherit them (nor Feast's
+#: metrics directory, see `prometheus_env`)
 SECRET_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 #: more than any error record; the pipe holds it until the deployer reads it
 RECORD_MAX = 64 * 1024
@@ -43,7 +45,8 @@ def spawn(args: list[str], config: Path | None, log: Path,
     """`salesops ARGS` detached (its own session), with stdout and stderr in `log`."""
     command = [sys.executable, "-m", "salesops", *(["--config", str(config)] if config else []),
                *args]
-    env = {name: value for name, value in os.environ.items() if name not in SECRET_ENV}
+    env = {name: value for name, value in without_feast_variables(os.environ).items()
+           if name not in SECRET_ENV}
     with open(log, "wb") as out:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
