@@ -1,108 +1,25 @@
-"""From feature rows to what the network reads: scale-free history, covariates and entity ids.
-
-Departments sell from a few hundred to a few hundred thousand dollars a week. Raw sales
-features would make the network learn each series' level over again; instead every sales
-feature is expressed against the series' recent level, `log1p(sales_mean_4)`:
-
-* lags and window means become log ratios to that level (`lag_1` 10 % above it -> ~0.095);
-* window standard deviations become coefficients of variation (`std_w / (mean_w + 1)`);
-* the level itself is one input, and also the network's skip connection: the model predicts
-  `log1p(sales)` as the level plus a learned correction, so a series it has never seen in
-  a season still starts from its own recent sales rather than from an average department.
-
-Markdowns enter as `log1p(dollars)` and as dollars per 100 sq ft of floor (a promotion's
-intensity for the store's size). The integer calendar codes (week of year, month, quarter)
-are left out: with one or two years of history the network would extrapolate them into
-weeks it never saw; `week_sin`/`week_cos` and the per-holiday week offsets carry the season.
-Store and department ids go to embeddings (`DemandMLP`): departments differ in how they
-react to holidays, markdowns and weather, and no feature names the department otherwise.
+"""From feature rows to what the network reads, as salesops calls it: the derivation is
+`demand_forecaster.inputs`, the code every logged model carries (its docstring says what the
+inputs are and why), with what it cannot read raised as DataError (exit 3).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from demand_forecaster import inputs as _inputs
+from demand_forecaster.inputs import CV_CLIP, DROPPED, ID_COLUMNS, LEVEL, YOY_CLIP, ModelInputs
+from salesops.training.model_errors import data_errors
 
-import numpy as np
-import pandas as pd
-
-from salesops.errors import DataError
-from salesops.features.schema import ENTITY_KEYS
-
-#: the recent sales level every sales feature is measured against
-LEVEL = "sales_mean_4"
-ID_COLUMNS = ENTITY_KEYS
-#: integer season codes the network would extrapolate (see the module docstring)
-DROPPED = ("week_of_year", "month", "quarter")
-#: the year-on-year ratio is clipped: a department that sold nothing a year ago has a huge one
-YOY_CLIP = 3.0
-#: so is the coefficient of variation: a window of returns and zero weeks ([215, 0, -267, 0])
-#: has a mean near 0 and a CV in the hundreds, far outside anything the network learned
-CV_CLIP = 10.0
-
-
-@dataclass
-class ModelInputs:
-    """The network's inputs for `len(self)` rows."""
-
-    x: np.ndarray  # float32 (rows, inputs): derived features, not yet standardized
-    ids: np.ndarray  # int64 (rows, 2): store and dept ids
-    level: np.ndarray  # float64 (rows,): log1p of the recent sales level (the skip input)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def take(self, rows: slice | np.ndarray) -> ModelInputs:
-        return ModelInputs(self.x[rows], self.ids[rows], self.level[rows])
+__all__ = ["CV_CLIP", "DROPPED", "ID_COLUMNS", "LEVEL", "YOY_CLIP", "ModelInputs",
+           "input_names", "model_inputs"]
 
 
 def input_names(features: list[str]) -> list[str]:
     """Names of the derived columns that `model_inputs` makes from `features`, in order."""
-    return [name for name, _ in _derivations(features)]
+    with data_errors():
+        return _inputs.input_names(features)
 
 
-def model_inputs(frame: pd.DataFrame, features: list[str]) -> ModelInputs:
+def model_inputs(frame, features: list[str]) -> ModelInputs:
     """Derive the inputs from `frame`, which holds `features` plus the `store`/`dept` ids."""
-    missing = [c for c in [*ID_COLUMNS, *features] if c not in frame.columns]
-    if missing:
-        raise DataError(f"missing feature columns: {', '.join(missing[:5])}"
-                        + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
-    if LEVEL not in features:
-        raise DataError(f"the model needs the feature {LEVEL}")
-    columns = {name: frame[name].to_numpy(dtype=np.float64) for name in features}
-    level = _log_sales(columns[LEVEL])
-    derived = [fn(columns, level) for _, fn in _derivations(features)]
-    x = np.column_stack(derived).astype(np.float32) if derived else np.empty((len(frame), 0))
-    ids = frame[list(ID_COLUMNS)].to_numpy(dtype=np.int64)
-    return ModelInputs(x=x, ids=ids, level=level)
-
-
-def _log_sales(values: np.ndarray) -> np.ndarray:
-    # Negative weekly sales exist in the Walmart data (returns); demand is >= 0.
-    return np.log1p(np.maximum(values, 0.0))
-
-
-def _derivations(features: list[str]):
-    """(name, function of (columns, level)) for each derived input."""
-    out = [("level", lambda c, level: level)]
-    for name in features:
-        if name == LEVEL or name in DROPPED:
-            continue
-        if name.startswith(("sales_lag_", "sales_mean_")):
-            out.append((f"{name}_vs_level",
-                        lambda c, level, n=name: _log_sales(c[n]) - level))
-        elif name.startswith("sales_std_"):
-            mean = name.replace("_std_", "_mean_")
-            if mean not in features:
-                raise DataError(f"feature {name} needs {mean} beside it")
-            out.append((f"{name}_cv", lambda c, level, n=name, m=mean: np.minimum(
-                np.maximum(c[n], 0.0) / (np.maximum(c[m], 0.0) + 1.0), CV_CLIP)))
-        elif name == "sales_yoy_ratio":
-            out.append((name, lambda c, level: np.clip(c["sales_yoy_ratio"], -YOY_CLIP, YOY_CLIP)))
-        elif name == "markdown_total":
-            out.append(("markdown_log", lambda c, level: _log_sales(c["markdown_total"])))
-            if "store_size" in features:
-                out.append(("markdown_per_100sqft", lambda c, level: _log_sales(
-                    100.0 * c["markdown_total"] / np.maximum(c["store_size"], 1.0))))
-        else:
-            out.append((name, lambda c, level, n=name: c[n]))
-    return out
+    with data_errors():
+        return _inputs.model_inputs(frame, features)

@@ -1,5 +1,5 @@
-"""After every rank succeeded: register the logged model as a new version, make it the
-`challenger`, and move `champion` to it when the gate said so.
+"""After every rank succeeded: register the logged model as a new version carrying its run's
+lineage tags, make it the `challenger`, and move `champion` to it when the gate said so.
 
 Runs in the process that launched the ranks (`train submit`), which is alive by
 definition, or on rank 0 of a TrainJob after the ranks' last barrier. Each write is one
@@ -31,7 +31,11 @@ def publish(settings: Settings, candidate: dict[str, Any]) -> dict[str, Any]:
     with quiet_mlflow():
         # registry chatter ("Created version ...") goes to stderr unasked; the summary says it
         with contextlib.redirect_stderr(io.StringIO()):
-            version = str(mlflow.register_model(candidate["model_uri"], name).version)
+            # the run's lineage goes on the version in the same call: a serving runtime
+            # or the registry's UI reads the version, not the run
+            version = str(mlflow.register_model(
+                candidate["model_uri"], name,
+                tags=registry.run_lineage(candidate["run_id"])).version)
         registry.client().set_registered_model_alias(name, registry.CHALLENGER, version)
         checkpoint("train.after_register")
         if candidate["promote"]:

@@ -1,67 +1,71 @@
-"""The model as MLflow stores it: a pyfunc that takes feature rows and returns sales.
+"""Logging the demand model so that it loads anywhere: the pyfunc, its code and what it needs.
 
-Input: one row per (store, dept, week) with the entity ids `store` and `dept` and the
-feature columns the model was trained on (`model_input_columns`; the signature lists them,
-extra columns are ignored). Output: sales in real units. Scalers, the feature list and the
-network's shape travel as artifacts inside the logged model, so
-`mlflow.pyfunc.load_model("models:/<name>@champion").predict(features_df)` needs nothing
-else installed but salesops.
+The model's code is the `demand_forecaster` package (the network, its scalers and inputs,
+the pyfunc), logged with every model (`code_paths`), and its pip requirements are the four
+packages that code imports, pinned to the versions it was trained with. Loading needs
+nothing that no package index has: not salesops, whose dependencies (Feast, KServe, ...)
+a serving runtime should not have to install, and which no index has anyway. So
+`mlflow models serve --env-manager virtualenv`, MLflow's and KServe's MLServer runtimes
+load it in a fresh environment, and `mlflow.pyfunc.load_model` in salesops' own processes.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
 
-import mlflow.pyfunc
-import numpy as np
-import pandas as pd
+import demand_forecaster
+from demand_forecaster.artifacts import write_artifacts
+from demand_forecaster.inputs import model_input_columns
 
-from salesops.training.inputs import ID_COLUMNS
+__all__ = ["ENTRY_FILE", "log_model", "model_input_columns", "pip_requirements",
+           "write_artifacts"]
 
 #: what `log_model(python_model=...)` gets: MLflow's "models from code" file for this class
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
+#: the code logged with the model: a package that imports nothing from salesops
+CODE = Path(demand_forecaster.__file__).parent
+#: the distributions that code imports, each pinned to the version installed here
+REQUIREMENTS = ("mlflow", "torch", "numpy", "pandas")
 
 
-def model_input_columns(features: list[str]) -> list[str]:
-    """The columns the logged model reads: the entity ids, then its features."""
-    return [*ID_COLUMNS, *features]
+def __getattr__(name: str):
+    # Models logged before the code travelled with them run an entry file that imports the
+    # class from here: they still load where salesops is installed. Lazily, since the class
+    # brings in mlflow.
+    if name == "DemandForecaster":
+        from demand_forecaster.pyfunc import DemandForecaster
+
+        return DemandForecaster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class DemandForecaster(mlflow.pyfunc.PythonModel):
-    def load_context(self, context) -> None:
-        import torch
+def pip_requirements() -> list[str]:
+    """`name==version` for each of REQUIREMENTS, without a local version label: the CPU
+    build here is `torch 2.13.0+cpu`, a GPU image's `+cu130`; `torch==2.13.0` matches
+    either, and an unpinned torch would pull the newest CUDA build (several GB)."""
+    from importlib.metadata import version
 
-        from salesops.training.model import DemandMLP, Scalers
+    from packaging.version import Version
 
-        spec = json.loads(Path(context.artifacts["spec"]).read_text())
-        self.features: list[str] = spec["features"]
-        self.scalers = Scalers.from_dict(spec["scalers"])
-        self.model = DemandMLP(spec["inputs"], spec["hidden_sizes"], spec["dropout"],
-                               spec["id_sizes"])
-        self.model.load_state_dict(torch.load(context.artifacts["weights"], weights_only=True))
-        self.model.eval()
-
-    def predict(self, context, model_input: pd.DataFrame,
-                params: dict[str, Any] | None = None) -> np.ndarray:
-        from salesops.training.inputs import model_inputs
-        from salesops.training.model import predict
-
-        return predict(self.model, self.scalers, model_inputs(model_input, self.features))
+    return [f"{name}=={Version(version(name)).public}" for name in REQUIREMENTS]
 
 
-def write_artifacts(folder: Path, model, scalers, features: list[str]) -> dict:
-    """Save weights and spec for `mlflow.pyfunc.log_model(artifacts=...)`."""
-    import torch
+def log_model(model, scalers, features: list[str], rows, predictions):
+    """Log the pyfunc in the active run, with its code, pinned requirements, signature and
+    an input example (the first rows of `rows`, whose forecasts are `predictions`)."""
+    import mlflow
+    from mlflow.models import infer_signature
 
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / "weights.pt"
-    torch.save(model.state_dict(), weights)
-    spec = folder / "spec.json"
-    spec.write_text(json.dumps({
-        "features": list(features), "scalers": scalers.to_dict(), "inputs": model.n_features,
-        "hidden_sizes": list(model.hidden_sizes), "dropout": model.dropout,
-        "id_sizes": list(model.id_sizes),
-    }))
-    return {"weights": str(weights), "spec": str(spec)}
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = write_artifacts(Path(tmp) / "artifacts", model, scalers, features)
+        # the source alone: byte code compiled here would travel with it for nothing
+        code = shutil.copytree(CODE, Path(tmp) / "code" / CODE.name,
+                               ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        example = rows[model_input_columns(features)].head(5)
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
+            code_paths=[str(code)], signature=infer_signature(example, predictions[:5]),
+            input_example=example, pip_requirements=pip_requirements(),
+        )

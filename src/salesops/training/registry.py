@@ -100,6 +100,15 @@ def client():
     return MlflowClient()
 
 
+def run_lineage(run_id: str) -> dict[str, str]:
+    """What a run was trained on (`worker.lineage_tags`: data fingerprint and policies,
+    feature service, salesops version, git commit): its tags less MLflow's own (`mlflow.*`).
+    Each registered version carries them too, so that what reads only the registry (a
+    serving runtime, the registry's UI, `models:/` URIs) knows where the model came from."""
+    tags = client().get_run(run_id).data.tags
+    return {key: value for key, value in tags.items() if not key.startswith("mlflow.")}
+
+
 def champion_version(name: str) -> str | None:
     """The champion's version; None when the model or its alias does not exist (any other
     MLflow error is the store failing, not "no champion")."""

@@ -14,6 +14,7 @@ from typing import Any
 from salesops.backends.base import Progress, TrainRequest
 from salesops.config import Settings, settings_payload
 from salesops.errors import PreconditionError
+from salesops.stores import offline_store
 from salesops.workspace import Workspace
 
 
@@ -47,8 +48,9 @@ def submit(settings: Settings, promote_mode: str = "auto", progress: str = "line
 
 
 def require_features(settings: Settings) -> None:
-    workspace = Workspace(settings.workspace)
-    if workspace.read_json(workspace.build_manifest) is None:
+    # the offline store's manifest: on the postgres profile the server's, so that a pod or a
+    # teammate with an empty workspace trains on the build the server holds
+    if offline_store(settings).read_manifest(Workspace(settings.workspace)) is None:
         raise PreconditionError("no features to train on",
                                 hint="run `salesops infra up` and `salesops features build` first")
 

@@ -18,7 +18,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -199,20 +198,11 @@ def _log_metrics(history: list[dict], model_metrics: dict, baselines: dict) -> N
 
 
 def _log_model(model, scalers, training_set, predictions):
-    """The pyfunc model in the active run, with its signature and an input example."""
-    import mlflow
-    from mlflow.models import infer_signature
+    """The pyfunc model in the active run: its code, pinned requirements, signature and an
+    input example (see `pyfunc_model.log_model`)."""
+    from salesops.training.pyfunc_model import log_model
 
-    from salesops.training.pyfunc_model import ENTRY_FILE, model_input_columns, write_artifacts
-
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts = write_artifacts(Path(tmp), model, scalers, training_set.features)
-        example = training_set.holdout[model_input_columns(training_set.features)].head(5)
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
-            signature=infer_signature(example, predictions[:5]),
-            input_example=example, pip_requirements=[f"salesops=={__version__}"],
-        )
+    return log_model(model, scalers, training_set.features, training_set.holdout, predictions)
 
 
 def _threads() -> int:

@@ -1,0 +1,31 @@
+"""The model as MLflow stores it: a pyfunc that takes feature rows and returns sales.
+
+Input: one row per (store, dept, week) with the entity ids `store` and `dept` and the
+feature columns the model was trained on (`inputs.model_input_columns`; the signature lists
+them, extra columns are ignored). Output: sales in real units. Weights, scalers and the
+feature list travel as artifacts (`artifacts`), and this package as the model's code, so
+`mlflow.pyfunc.load_model("models:/<name>@champion").predict(features_df)` needs only the
+model's pinned requirements installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+
+class DemandForecaster(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from .artifacts import read_artifacts
+
+        self.model, self.scalers, self.features = read_artifacts(context.artifacts)
+
+    def predict(self, context, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> np.ndarray:
+        from .inputs import model_inputs
+        from .network import predict
+
+        return predict(self.model, self.scalers, model_inputs(model_input, self.features))
