@@ -322,3 +322,28 @@ def test_a_build_killed_before_its_switch_leaves_the_servers_build_whole(
     after = server_state()
     assert after["salesops_dept_weekly"] != before["salesops_dept_weekly"]
     assert after["build_manifest"] != before["build_manifest"]
+
+
+def test_a_pod_without_workspace_files_sees_a_new_build_made_elsewhere(cli, workspace,
+                                                                       monkeypatch, database):
+    """A predictor pod watched its own workspace's manifest file, which it never has: a
+    build made by a feature Job (or a laptop) never reached its online rows."""
+    import shutil
+
+    from salesops.config import load_settings
+    from salesops.features.feast_ops import open_store
+    from salesops.serving.online import OnlineFeatures
+
+    _use_postgres(monkeypatch, database)
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+    ws = Workspace(workspace)
+    pod = Workspace(workspace.parent / "pod")
+    shutil.copytree(ws.feature_repo, pod.feature_repo)  # the pod's mounted feature_store.yaml
+    settings = load_settings().model_copy(update={"project": load_settings().project.model_copy(
+        update={"workspace": pod.root})})
+    online = OnlineFeatures(open_store(pod), pod, ["sales_lag_1"], settings=settings)
+    before = online.snapshot.stamp
+    assert before is not None
+    assert cli("features", "build", "--append-weeks", "1").exit_code == 0  # elsewhere
+    assert online._stamp() not in (None, before)

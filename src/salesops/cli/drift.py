@@ -38,7 +38,8 @@ fuel_price=+0.5 is shown, not counted), then salesops drift.
 def drift(
     ctx: typer.Context,
     retrain: bool = typer.Option(False, "--retrain", help="On drift, run `train submit`; "
-                                 "the usual gate decides on promotion."),
+                                 "the usual gate decides on promotion, and a promoted "
+                                 "champion is deployed where a server runs."),
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report."),
     reference_from: str = typer.Option(None, "--reference-from", help="ISO date (default: "
                                        "the champion's first training week)."),
@@ -49,11 +50,25 @@ def drift(
     current_to: str = typer.Option(None, "--current-to", help="ISO date."),
     current_weeks: int = typer.Option(None, "--current-weeks", min=1,
                                       help="Newest N weeks as the current window."),
+    schedule: str = typer.Option(None, "--schedule", metavar="CRON", help="Kubernetes: run "
+                                 "the monitoring loop (append the week, drift --retrain) as a "
+                                 "CronJob, e.g. \"0 6 * * 1\" (UTC); again: replace it; off: "
+                                 "remove it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --schedule: print the "
+                                 "CronJob as YAML; create nothing."),
+    exit_zero_after_retrain: bool = typer.Option(
+        False, "--exit-zero-after-retrain", help="With --retrain: exit 0 when drift was found "
+        "and the retraining ran (promoted or not), so a scheduled run succeeds; a retraining "
+        "that failed still exits 1."),
 ) -> None:
     from salesops.monitoring import drift as monitoring
     from salesops.monitoring.windows import parse_date
     from salesops.workspace import Workspace, locked
 
+    if schedule is not None or dry_run:  # the loop on a schedule, not a drift check now
+        from salesops.cli.drift_schedule import scheduled
+
+        return scheduled(state_of(ctx), schedule, dry_run)
     state = state_of(ctx)
     settings = state.settings(drift={"current_weeks": current_weeks})
     reference = (parse_date(reference_from, "--reference-from"),
@@ -65,21 +80,31 @@ def drift(
         state.output.step("drift: comparing reference and current windows")
         result = monitoring.run(settings, reference, current)
         if retrain and result.drift:
+            from salesops.config import resolve_config_path
             from salesops.training.progress import progress_mode
 
             state.output.step("drift found: retraining (train submit)")
             result.retrain = monitoring.retrain(settings, progress_mode(state.output.quiet),
-                                                state.output.step, state.output.info)
+                                                state.output.step, state.output.info,
+                                                resolve_config_path(state.config))
     if report is not None:
         from salesops.monitoring.report import write_report
 
         state.output.step(f"report written to {write_report(result, report)}")
     state.output.emit(result.to_dict(), lambda console: _render(state, console, result))
-    if result.drift:
-        raise typer.Exit(CheckFailed.exit_code)
+    code = exit_code(result.drift, result.retrain, exit_zero_after_retrain)
+    if code:
+        raise typer.Exit(code)
 
 
 drift.__doc__ = HELP
+
+
+def exit_code(drift: bool, retrain: dict | None, exit_zero_after_retrain: bool) -> int:
+    """1 on drift, unless `--exit-zero-after-retrain` and the retraining ran: no error, and
+    no TrainJob that failed (promoted or not: the gate's refusal is not a failed run)."""
+    retrained = bool(retrain) and not retrain.get("error") and retrain.get("state") != "Failed"
+    return CheckFailed.exit_code if drift and not (exit_zero_after_retrain and retrained) else 0
 
 
 def _render(state: State, console, result) -> None:
@@ -108,6 +133,8 @@ def _render(state: State, console, result) -> None:
             console.print(f"retrained: v{r.get('version')} "
                           f"{'promoted' if r['promoted'] else 'not promoted'}: "
                           f"{r.get('reason') or r.get('error')}", markup=False)
+        if "deploy" in r:
+            console.print(f"new champion: {r['deploy']['reason']}", markup=False)
     counted = sum(f.role == "verdict" and f.status != "few rows" for f in result.features)
     named = f" ({', '.join(result.drifted_features)})" if result.drifted_features else ""
     console.print(f"{'DRIFT' if result.drift else 'no drift'}: {len(result.drifted_features)} of "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -155,21 +156,55 @@ def _values(frame: pd.DataFrame, name: str, windows: Windows) -> tuple[np.ndarra
 
 
 def retrain(settings: Settings, progress: str, on_step: Callable[[str], None] | None = None,
-            on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """`train submit` with the usual gate; the parts of its summary a drift report needs.
-    `on_step` and `on_log` receive a TrainJob's progress and its log while it is followed."""
+            on_log: Callable[[str], None] | None = None,
+            config: Path | None = None) -> dict[str, Any]:
+    """`train submit` with the usual gate, then the new champion deployed where the champion
+    is served (see `redeploy`); the parts of both a drift report needs. `on_step` and
+    `on_log` receive progress and a TrainJob's log; `config` is the file a local server is
+    to read."""
     from salesops.errors import CheckFailed
+    from salesops.monitoring.redeploy import deploy_champion
     from salesops.training.submit import submit
 
+    step = on_step or _ignore
+    before = _champion_version(settings)
     try:
         summary = submit(settings, "auto", progress, on_step=on_step, on_log=on_log)
     except CheckFailed as exc:
         return {"ran": True, "error": exc.one_line(), "promoted": False}
-    if "metrics" not in summary:  # a TrainJob's final state: its pod decided the gate
-        return {"ran": True, "trainjob": summary["name"], "promoted": False,
-                "reason": f"TrainJob {summary['name']} {summary['state']}; the gate's decision is "
-                "in its log (`salesops train logs`) and in `salesops models list`"}
-    model = next(row for row in summary["metrics"] if row["name"] == "model")
-    return {"ran": True, "version": summary["version"], "promoted": summary["promoted"],
-            "reason": summary["reason"], "wape": model["wape"], "run_id": summary["run_id"]}
+    if "metrics" in summary:  # trained here: the summary has the gate's decision
+        model = next(row for row in summary["metrics"] if row["name"] == "model")
+        result = {"ran": True, "version": summary["version"], "promoted": summary["promoted"],
+                  "reason": summary["reason"], "wape": model["wape"],
+                  "run_id": summary["run_id"]}
+    else:  # a TrainJob's final state: its pod decided the gate, the registry says how
+        result = trainjob_outcome(summary, before, _champion_version(settings))
+    if result["promoted"]:
+        result["deploy"] = deploy_champion(settings, str(result["version"]), config, step)
+    return result
 
+
+def trainjob_outcome(summary: dict[str, Any], before: str | None,
+                     after: str | None) -> dict[str, Any]:
+    """A followed TrainJob's retraining (its final `summary`): promoted when it completed
+    and the registry's champion changed from `before` to `after` meanwhile."""
+    name, state = summary["name"], summary["state"]
+    promoted = state == "Complete" and after is not None and after != before
+    champion = f"{'still ' if after == before else ''}{'v' + after if after else 'none'}"
+    reason = (f"TrainJob {name} {state}; the gate promoted v{after}" if promoted else
+              f"TrainJob {name} {state}; the champion is {champion} (the gate's reasons: "
+              "`salesops train logs`, `salesops models list`)")
+    return {"ran": True, "trainjob": name, "state": state, "version": after if promoted
+            else None, "promoted": promoted, "reason": reason}
+
+
+def _champion_version(settings: Settings) -> str | None:
+    from salesops.training import registry
+    from salesops.training.tracking import Tracking
+
+    Tracking.open(settings, read_only=True)
+    return registry.champion_version(settings.mlflow.model_name)
+
+
+def _ignore(line: str) -> None:
+    pass

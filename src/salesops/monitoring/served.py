@@ -1,8 +1,9 @@
 """What was served: prediction drift, and the model's error once actuals have arrived.
 
-Served predictions are the champion's rows in the prediction log, since its deployment
-(the deployed server's start, when that server runs the champion), one per (store, dept,
-week) (a repeated request counts once). They are compared with the champion's own
+Served predictions are the champion's rows in the prediction log (the profile's, see
+`stores.prediction_store`: on a cluster, the server's table every predictor pod writes),
+since its deployment (the deployed server's start, when that server runs the champion), one
+per (store, dept, week) (a repeated request counts once). They are compared with the champion's own
 predictions on the reference rows, both divided by the series' reference level: a model's
 forecasts are smoother than actual sales, so comparing them with the actuals would flag
 every good model.
@@ -27,7 +28,7 @@ from salesops.workspace import Workspace
 
 def served_predictions(settings: Settings, champion: Champion | None, windows: Windows,
                        current: tuple, since_deploy: bool = True) -> pd.DataFrame:
-    from salesops.stores.prediction_log import read_prediction_log
+    from salesops.stores import prediction_store
 
     if champion is None:
         return pd.DataFrame(columns=["store", "dept", "week", "prediction"])
@@ -36,9 +37,7 @@ def served_predictions(settings: Settings, champion: Champion | None, windows: W
     record = workspace.read_json(workspace.server_state)
     if since_deploy and record and str(record.get("model_version")) == champion.version:
         since = pd.Timestamp(record["started_at"], unit="s", tz="UTC")
-    log = read_prediction_log(workspace, since=since)
-    log = log[(log["model_name"] == champion.name)
-              & (log["model_version"].astype(str) == champion.version)]
+    log = prediction_store(settings).read(since, model=(champion.name, champion.version))
     if current != (None, None):
         start, end = (pd.Timestamp(windows.current_range[0], tz="UTC"),
                       pd.Timestamp(windows.current_range[1], tz="UTC"))

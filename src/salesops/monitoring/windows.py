@@ -30,7 +30,7 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError, UsageError
-from salesops.features.schema import TARGET, TIMESTAMP
+from salesops.features.schema import DEPT_FEATURES, STORE_FEATURES, TARGET, TIMESTAMP
 from salesops.training.inputs import ID_COLUMNS
 from salesops.workspace import Workspace
 
@@ -61,12 +61,37 @@ class Windows:
     notes: list[str] = field(default_factory=list)
 
 
+#: the offline tables drift reads, with their columns (those `features build` writes)
+TABLES: dict[str, list[str]] = {
+    "dept_weekly": ["store", "dept", TIMESTAMP, *DEPT_FEATURES],
+    "store_weekly": ["store", TIMESTAMP, *STORE_FEATURES],
+    "sales_target": ["store", "dept", TIMESTAMP, TARGET],
+}
+_NO_FEATURES = ("no feature store to monitor",
+                "run `salesops infra up` and `salesops features build`")
+
+
 def require_features(settings: Settings) -> Workspace:
+    """The workspace, once the profile's offline store has a build: read through the store,
+    so that a run in a fresh workspace (a pod) sees the server's build on `postgres`."""
+    from salesops.stores import offline_store
+
     workspace = Workspace(settings.workspace)
-    if workspace.read_json(workspace.build_manifest) is None:
-        raise PreconditionError("no feature store to monitor",
-                                hint="run `salesops infra up` and `salesops features build`")
+    if offline_store(settings).read_manifest(workspace) is None:
+        raise PreconditionError(_NO_FEATURES[0], hint=_NO_FEATURES[1])
     return workspace
+
+
+def read_tables(settings: Settings) -> dict[str, pd.DataFrame]:
+    """The last build's tables drift compares, from the profile's offline store."""
+    from salesops.stores import offline_store
+
+    store, workspace = offline_store(settings), Workspace(settings.workspace)
+    frames = {name: store.read_table(workspace, name, columns)
+              for name, columns in TABLES.items()}
+    if any(frame is None for frame in frames.values()):
+        raise PreconditionError(_NO_FEATURES[0], hint=_NO_FEATURES[1])
+    return frames
 
 
 def find_champion(settings: Settings) -> Champion | None:
@@ -92,10 +117,8 @@ def find_champion(settings: Settings) -> Champion | None:
 def load_windows(settings: Settings, champion: Champion | None, reference: tuple, current: tuple,
                  ) -> Windows:
     """`reference` and `current`: (from, to) dates, None for the default or an open end."""
-    folder = require_features(settings).offline_data
-    dept = pd.read_parquet(folder / "dept_weekly.parquet")
-    store = pd.read_parquet(folder / "store_weekly.parquet")
-    target = pd.read_parquet(folder / "sales_target.parquet")
+    tables = read_tables(settings)
+    dept, store, target = (tables[name] for name in TABLES)
     weeks = pd.DatetimeIndex(np.sort(dept[TIMESTAMP].unique()))
     ref_weeks, cur_weeks, notes = select_weeks(weeks, champion, reference, current,
                                                settings.drift.current_weeks)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from salesops.config import Settings
 from salesops.features.feast_ops import open_store, quiet_feast
 from salesops.serving import forecastable
 from salesops.serving.entities import BadRequest
+from salesops.stores import offline_store
 from salesops.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ class Rows:
 
 @dataclass(frozen=True)
 class Snapshot:
-    stamp: tuple | None
+    stamp: Hashable | None
     index: dict[tuple[int, int], int]
     rows: Rows
     #: series of the build that are not served, and why (any other key is unknown)
@@ -86,7 +88,8 @@ class OnlineFeatures:
         self._feast_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failed_stamp: tuple | None = None
+        self._failed_stamp: Hashable | None = None
+        self._offline = offline_store(settings)
         self._load_service()
         self.snapshot = self._build(self._stamp())
 
@@ -133,7 +136,11 @@ class OnlineFeatures:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):
-            stamp = self._stamp()
+            try:
+                stamp = self._stamp()
+            except Exception as exc:  # the database is away: keep serving what we have
+                log.warning("online features: cannot tell whether a new build exists: %s", exc)
+                continue
             if stamp == self.snapshot.stamp or stamp == self._failed_stamp:
                 continue
             try:
@@ -150,12 +157,11 @@ class OnlineFeatures:
                 self._failed_stamp = stamp
                 log.error("online features reload failed, keeping the previous rows: %s", exc)
 
-    def _stamp(self) -> tuple | None:
-        try:
-            stat = self.workspace.build_manifest.stat()
-        except FileNotFoundError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size)
+    def _stamp(self) -> Hashable | None:
+        """The offline store's: the manifest file's, or on the `postgres` profile the
+        server's manifest (a pod has no workspace files, and a build made elsewhere must
+        reach it)."""
+        return self._offline.build_stamp(self.workspace)
 
     def _build(self, stamp: tuple | None) -> Snapshot:
         series = forecastable.read_forecastable(self.settings, self.workspace)

@@ -22,6 +22,7 @@ from salesops.features.feast_ops import open_store  # noqa: E402
 from salesops.features.schema import ENTITY_KEYS  # noqa: E402
 from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2  # noqa: E402
 from salesops.serving.online import OnlineFeatures  # noqa: E402
+from salesops.stores import prediction_store  # noqa: E402
 from salesops.stores.prediction_log import PredictionLog  # noqa: E402
 from salesops.serving.scorer import Scorer  # noqa: E402
 from salesops.workspace import Workspace  # noqa: E402
@@ -50,8 +51,10 @@ class DemandPredictor(Model):
         self.fast_path = self.scorer.enable_fast_path(
             self.scorer.frame(probe.stores, probe.depts, probe.features))
         self.online.start()
-        self.log = PredictionLog(workspace, self.name, self.version, self.scorer.features,
-                                 self.scorer.dtypes, self.settings.serving.log_flush_s)
+        # the profile's log: a pod's own files would be seen by no `drift` run
+        self.log = PredictionLog(prediction_store(self.settings), self.name, self.version,
+                                 self.scorer.features, self.scorer.dtypes,
+                                 self.settings.serving.log_flush_s)
         self.ready = True
         return self.ready
 

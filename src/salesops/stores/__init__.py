@@ -4,7 +4,9 @@ and per online store (`sqlite`, `postgres`, `redis`), behind the interfaces of `
 This module is the one place that maps the configured profile to those classes (a type
 string to a class path, as Feast maps store types), importing the chosen one lazily: a
 command that never touches a server loads no driver. `feature_store.online = "default"`
-means the profile's own online store. Adding a profile is one class and one entry here.
+means the profile's own online store. The model servers' prediction log lives with the
+profile's offline data (`PREDICTION_LOGS`). Adding a profile is one class and one entry
+in each map here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from salesops.config import Settings
 
 if TYPE_CHECKING:
     from salesops.stores.base import OfflineStore, OnlineStore
+    from salesops.stores.prediction_log import PredictionStore
 
 #: feature_store.profile -> "module:Class"
 OFFLINE_STORES: dict[str, str] = {
@@ -27,6 +30,11 @@ ONLINE_STORES: dict[str, str] = {
     "sqlite": "salesops.stores.embedded:SqliteOnline",
     "postgres": "salesops.stores.postgres:PostgresOnline",
     "redis": "salesops.stores.redis:RedisOnline",
+}
+#: feature_store.profile -> "module:Class" of where the model servers log predictions
+PREDICTION_LOGS: dict[str, str] = {
+    "embedded": "salesops.stores.prediction_log:ParquetPredictions",
+    "postgres": "salesops.stores.postgres_log:PostgresPredictions",
 }
 #: the online store of `feature_store.online = "default"`, per profile
 DEFAULT_ONLINE: dict[str, str] = {"embedded": "sqlite", "postgres": "postgres"}
@@ -41,6 +49,11 @@ def _load(path: str) -> Any:
 
 def offline_store(settings: Settings) -> OfflineStore:
     return _load(OFFLINE_STORES[settings.feature_store.profile])(settings)
+
+
+def prediction_store(settings: Settings) -> PredictionStore:
+    """Where the model servers write the prediction log and `drift` reads it."""
+    return _load(PREDICTION_LOGS[settings.feature_store.profile])(settings)
 
 
 def online_type(settings: Settings) -> str:

@@ -9,7 +9,7 @@ profile: staging and switching a build's tables, reading them back, the sections
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,6 +54,10 @@ class OfflineStore(Protocol):
     def read_table(self, workspace: Workspace, name: str,
                    columns: list[str]) -> pd.DataFrame | None:
         """Columns of one of the last build's tables, None when no build wrote it."""
+
+    def build_stamp(self, workspace: Workspace) -> Hashable | None:
+        """Something that changes with every build (cheap: a running server asks every
+        second whether to reload its online rows), None before the first build."""
 
     def tracking_uri(self, workspace: Workspace) -> str:
         """Where MLflow keeps runs and models unless `mlflow.tracking_uri` says otherwise."""

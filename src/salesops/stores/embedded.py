@@ -36,6 +36,13 @@ class EmbeddedOffline:
     def read_manifest(self, workspace: Workspace) -> dict[str, Any] | None:
         return workspace.read_json(workspace.build_manifest)
 
+    def build_stamp(self, workspace: Workspace) -> tuple[int, int] | None:
+        try:
+            stat = workspace.build_manifest.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
     def read_table(self, workspace: Workspace, name: str,
                    columns: list[str]) -> pd.DataFrame | None:
         import pandas as pd

@@ -11,6 +11,8 @@ schema; `switch` puts both in place with the manifest in one transaction (see
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,13 @@ class PostgresOffline:
         manifest = tables.read_manifest(self.target)
         return manifest if manifest is not None else workspace.read_json(
             workspace.build_manifest)
+
+    def build_stamp(self, workspace: Workspace) -> str | None:
+        """The server's manifest, hashed: a predictor pod has no manifest file to watch."""
+        manifest = self.read_manifest(workspace)
+        if manifest is None:
+            return None
+        return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
 
     def read_table(self, workspace: Workspace, name: str,
                    columns: list[str]) -> pd.DataFrame | None:
