@@ -227,3 +227,33 @@ def test_effective_config_masks_every_url_valued_key(monkeypatch):
     shown = str(effective_config(load_settings()))
     assert not any(f"pw{i}" in shown for i in range(1, 5)), shown
     assert "http://u:***@mlflow:5000" in shown and "postgresql://h/db?password=***" in shown
+
+
+#: what the kubelet gave a pod of the `salesops` namespace (Services salesops-mlflow,
+#: salesops-postgres, salesops-predictor), as the cluster simulation found them
+SERVICE_LINKS = {
+    "SALESOPS_MLFLOW_SERVICE_HOST": "10.96.0.12", "SALESOPS_MLFLOW_SERVICE_PORT": "5000",
+    "SALESOPS_MLFLOW_SERVICE_PORT_HTTP": "5000", "SALESOPS_MLFLOW_PORT": "tcp://10.96.0.12:5000",
+    "SALESOPS_MLFLOW_PORT_5000_TCP": "tcp://10.96.0.12:5000",
+    "SALESOPS_MLFLOW_PORT_5000_TCP_PROTO": "tcp", "SALESOPS_MLFLOW_PORT_5000_TCP_PORT": "5000",
+    "SALESOPS_MLFLOW_PORT_5000_TCP_ADDR": "10.96.0.12",
+    "SALESOPS_POSTGRES_PORT": "tcp://10.96.0.11:5432",
+    "SALESOPS_PREDICTOR_SERVICE_PORT_HTTP1": "80",
+}
+
+
+def test_the_kubelets_service_variables_are_not_settings(monkeypatch):
+    """Every salesops pod exited 2 at start: Service `salesops-mlflow` gives each container
+    SALESOPS_MLFLOW_PORT=tcp://… (enableServiceLinks), read as a mistyped `mlflow` setting."""
+    for name, value in SERVICE_LINKS.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.mlflow.tracking_uri is None or "10.96" not in str(settings.mlflow.tracking_uri)
+
+
+@pytest.mark.parametrize(("name", "value"), [("SALESOPS_MLFLOW_PORT", "5000"),
+                                             ("SALESOPS_SERVING_PORT", "8080")])
+def test_a_mistyped_setting_is_still_refused(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="two underscores"):
+        load_settings()

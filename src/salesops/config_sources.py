@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -67,6 +68,8 @@ def env_layer(sections: Mapping[str, type[BaseModel]],
         rest = name.removeprefix(ENV_PREFIX).lower()
         section, delimiter, key = rest.partition(ENV_DELIMITER)
         if not delimiter:
+            if _service_link(name, value):
+                continue
             near = next((s for s in sections if rest.startswith(f"{s}_")), None)
             if near is not None:
                 raise ConfigError(
@@ -83,6 +86,21 @@ def env_layer(sections: Mapping[str, type[BaseModel]],
         layer.setdefault(section, {})[key] = value
         names[f"{section}.{key}"] = name
     return layer, names
+
+
+#: what the kubelet puts into every container for each Service of the namespace
+#: (`enableServiceLinks`): Service `salesops-mlflow` gives SALESOPS_MLFLOW_SERVICE_HOST,
+#: SALESOPS_MLFLOW_PORT=tcp://…, SALESOPS_MLFLOW_PORT_5000_TCP_ADDR and more
+SERVICE_LINK = re.compile(r"_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)"
+                          r"(_PROTO|_PORT|_ADDR)?)$")
+SERVICE_LINK_URL = re.compile(r"^(tcp|udp|sctp)://")
+
+
+def _service_link(name: str, value: str) -> bool:
+    """Whether a single-underscore `SALESOPS_*` variable is one of the kubelet's Service
+    variables (not a mistyped setting: `SALESOPS_SERVING_PORT=8080` is still refused)."""
+    return bool(SERVICE_LINK.search(name)) or (
+        name.endswith("_PORT") and bool(SERVICE_LINK_URL.match(value)))
 
 
 def check_layer(sections: Mapping[str, type[BaseModel]], layer: Layer,
