@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from salesops.backends.kubernetes.cronjob_spec import drift_cronjob
+from salesops.backends.kubernetes.cronjob_spec import scheduler_objects
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
 from salesops.backends.kubernetes.isvc_spec import inference_service
 from salesops.backends.kubernetes.job_spec import feature_job
@@ -63,7 +63,7 @@ MANIFESTS: dict[str, Callable[[Settings], list[dict]]] = {
         s.model_copy(update={"kubernetes": s.kubernetes.model_copy(
             update={"deployment_mode": "Knative"})}), version="4", canary_percent=20)],
     "features build": lambda s: [feature_job(s, "salesops-features-x", ["--append-weeks", "1"])],
-    "drift --schedule": lambda s: [drift_cronjob(s, "0 6 * * 1")],
+    "drift --schedule": lambda s: scheduler_objects(s, "0 6 * * 1"),
 }
 
 

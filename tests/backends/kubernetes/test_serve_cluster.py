@@ -90,3 +90,28 @@ def test_promote_needs_kubernetes(cli, monkeypatch):
     monkeypatch.delenv("SALESOPS_BACKEND__KIND", raising=False)
     result = cli("serve", "rollback")
     assert result.exit_code == 2 and "backend.kind = kubernetes" in result.stderr
+
+
+def test_drift_retrain_rolls_the_inference_service_to_a_promoted_champion(cli, namespace):
+    """`drift --retrain` trained and promoted, but the predictor kept serving the old version:
+    the new champion is now deployed where an InferenceService serves (its predictor rolls)."""
+    from salesops.config import load_settings
+    from salesops.monitoring.redeploy import deploy_champion
+
+    assert cli("serve", "deploy", "--model-version", "1").exit_code == 0
+    lines = []
+    outcome = deploy_champion(load_settings(), "2", None, lines.append)
+    assert outcome["deployed"] is True and outcome["version"] == "2", outcome
+    command = isvc(namespace)["spec"]["predictor"]["containers"][0]["command"]
+    assert command[-2:] == ["--model-version", "2"]
+    assert isvc(namespace)["metadata"]["generation"] == 2
+
+
+def test_drift_retrain_starts_no_inference_service(namespace):
+    """Nothing served, nothing started: a retraining is no reason to begin serving."""
+    from salesops.config import load_settings
+    from salesops.monitoring.redeploy import NOT_RUNNING, deploy_champion
+
+    outcome = deploy_champion(load_settings(), "2", None, lambda line: None)
+    assert outcome == {"deployed": False, "version": "2", "reason": NOT_RUNNING}
+    assert isvc(namespace) is None
