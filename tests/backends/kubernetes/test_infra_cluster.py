@@ -160,3 +160,52 @@ def test_down_removes_feature_jobs_and_the_drift_schedule(cli, namespace):
     assert result.exit_code == 0, result.stderr
     left = [k for k in namespace.objects if k[0] in ("jobs", "cronjobs", "roles", "serviceaccounts")]
     assert left == [], left
+
+
+def _ready(apiserver) -> None:
+    """The chart's workloads running, as their controllers would report them."""
+    for (plural, _, _), obj in apiserver.objects.items():
+        if plural in ("deployments", "statefulsets"):
+            obj["status"] = {"replicas": 1, "readyReplicas": 1}
+
+
+def test_up_keeps_a_team_namespace_as_it_is_and_down_leaves_it(cli, apiserver):
+    """`infra up` merge-patched an existing namespace with salesops' managed-by label, and
+    `infra down` then deleted it with everything else the team ran in it."""
+    apiserver.objects[("namespaces", "", NS)] = {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NS, "uid": "u", "labels": {"team": "retail"}}}
+    result = cli("--json", "infra", "up")
+    assert result.exit_code == 0, result.stderr
+    (namespace,) = [c for c in result.json()["components"] if c["kind"] == "Namespace"]
+    assert namespace["state"] == "kept" and "not created by salesops" in namespace["detail"]
+    assert apiserver.get("namespaces", NS, NS)["metadata"]["labels"] == {"team": "retail"}
+    down = cli("--json", "infra", "down", "--yes")
+    assert down.exit_code == 0, down.stderr
+    assert apiserver.get("namespaces", NS, NS) is not None
+
+
+def test_up_on_a_helm_release_changes_nothing_and_down_still_keeps_it(cli, apiserver):
+    """After `infra up` on a Helm install, every object carried salesops' label (patched on
+    409) and `infra down` deleted the release, its Secret and the artifacts volume."""
+    installed = install_chart(apiserver)
+    _ready(apiserver)
+    result = cli("--json", "infra", "up")
+    assert result.exit_code == 0, result.stderr
+    assert {c["state"] for c in result.json()["components"]} == {"kept"}
+    assert [p for m, p, _ in apiserver.requests if m == "PATCH"] == []
+    down = cli("--json", "infra", "down", "--yes")
+    assert down.exit_code == 0, down.stderr
+    assert installed <= set(apiserver.objects)
+
+
+def test_serve_deploy_refuses_an_inference_service_someone_else_made(cli, namespace):
+    namespace.objects[("inferenceservices", NS, names.INFERENCE_SERVICE)] = {
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": names.INFERENCE_SERVICE, "namespace": NS, "uid": "x",
+                     "labels": {"team": "ml"}}, "spec": {"predictor": {}}}
+    result = cli("serve", "deploy", "--model-version", "2")
+    assert result.exit_code == 4, result.stderr
+    assert "not created by salesops" in result.stderr
+    assert namespace.objects[("inferenceservices", NS, names.INFERENCE_SERVICE)]["spec"] == {
+        "predictor": {}}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from salesops.backends.base import Component, InfraReport, Progress
 from salesops.backends.kubernetes import names
-from salesops.backends.kubernetes.apply import apply, delete
+from salesops.backends.kubernetes.apply import apply, delete, ours, owner
 from salesops.backends.kubernetes.client import ClusterBackend, CrdMissing
 from salesops.backends.kubernetes.cronjob_spec import scheduler_objects
 from salesops.backends.kubernetes.infra_objects import infra_objects, new_credentials
@@ -49,11 +49,13 @@ class KubernetesInfra(ClusterBackend):
         credentials = self._existing_credentials() or new_credentials()
         objects = infra_objects(self.settings, credentials)
         for manifest in objects:
-            state, _ = apply(self.api, manifest, progress)
-            report.components.append(Component(manifest["metadata"]["name"], manifest["kind"], state))
+            state, live = apply(self.api, manifest, progress, foreign="keep")
+            report.components.append(Component(manifest["metadata"]["name"], manifest["kind"],
+                                               state, owner(live) if state == "kept" else ""))
         details = self._wait_ready(objects, progress)
         for component in report.components:
-            component.detail = details.get((component.kind, component.name), "")
+            ready = details.get((component.kind, component.name), "")
+            component.detail = "; ".join(p for p in (component.detail, ready) if p)
         progress(f"infrastructure ready in namespace {self.namespace}")
         return report
 
@@ -91,7 +93,7 @@ class KubernetesInfra(ClusterBackend):
             add(self._delete_ours(manifest, progress))
         ns = self._resource("Namespace").get(self.namespace)
         kept = [c for c in report.components if c.state == "kept"]
-        if ns is not None and not _ours(ns):
+        if ns is not None and not ours(ns):
             add(Component(self.namespace, "Namespace", "kept", "not created by salesops"))
         elif ns is not None and kept:  # deleting it would delete what was kept
             add(Component(self.namespace, "Namespace", "kept",
@@ -107,8 +109,8 @@ class KubernetesInfra(ClusterBackend):
         live = self._resource(kind).get(name)
         if live is None:
             return Component(name, kind, "missing")
-        if not _ours(live):
-            return Component(name, kind, "kept", _owner(live))
+        if not ours(live):
+            return Component(name, kind, "kept", owner(live))
         return Component(name, kind, delete(self.api, manifest, progress))
 
     # -- helpers ------------------------------------------------------------------------
@@ -155,14 +157,3 @@ class KubernetesInfra(ClusterBackend):
                                hint=f"kubectl -n {self.namespace} describe pods")
         return details
 
-
-def _owner(obj: dict) -> str:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if labels.get(names.MANAGED_BY_KEY) == names.HELM:
-        return "managed by Helm"
-    return "not created by salesops"
-
-
-def _ours(obj: dict) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in names.MANAGED_BY.items())
