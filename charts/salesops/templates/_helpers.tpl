@@ -60,7 +60,8 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The database password of the Secret this chart creates, in this order:
-  1. database.password, when set;
+  1. database.password, when set (URL-safe, by values.schema.json: every pod, salesops' own
+     too, expands it into a database URL as it is);
   2. the password of the Secret a previous install created (`lookup`), so that an upgrade
      keeps the password Postgres was initialised with;
   3. a new random one (randAlphaNum: URL-safe), unless database.generatePassword is false,
@@ -82,30 +83,6 @@ Not called when database.existingSecret is set.
 {{- else -}}
 {{- required "database.existingSecret or database.password is required when database.generatePassword is false" $db.password -}}
 {{- end -}}
-{{- end -}}
-{{- end -}}
-
-{{/*
-A password as it may stand in a URL's user-info: percent-encoded (urlquery writes a space
-as "+", which a URL's user-info does not decode, hence %20).
-*/}}
-{{- define "salesops.urlEncode" -}}
-{{- urlquery . | replace "+" "%20" -}}
-{{- end -}}
-
-{{/*
-The Secret key MLflow's backend-store URI takes the password from: "password" when it needs
-no encoding (generated ones are alphanumeric; salesops' own are hex), else
-"password-urlencoded", which the chart's Secret then carries too. An existing Secret's
-password is expanded as it is, so it must be URL-safe (salesops' `kubectl create secret`
-hint makes a hex one).
-*/}}
-{{- define "salesops.urlPasswordKey" -}}
-{{- if .Values.database.existingSecret -}}
-password
-{{- else -}}
-{{- $password := include "salesops.password" . -}}
-{{- if eq $password (include "salesops.urlEncode" $password) -}}password{{- else -}}password-urlencoded{{- end -}}
 {{- end -}}
 {{- end -}}
 

@@ -1,6 +1,7 @@
 """charts/salesops, rendered by real Helm (helm-python-sdk: Helm v4's engine, offline, where
 `lookup` finds nothing): conventional (release namespace, names and labels from the release,
-`required`, credentials never in a URL unencoded) and, with its default values and release
+`required`, only URL-safe passwords, the Secret kept with Postgres' claim) and, with its
+default values and release
 `salesops` in namespace `salesops`, equal to `salesops infra up --dry-run` but for:
 
 * Helm's labels: `helm.sh/chart`, `app.kubernetes.io/instance` and `/version`, and
@@ -10,7 +11,10 @@
 * no Namespace: the chart installs into the release namespace (`helm uninstall` must not
   delete it, nor the data in it);
 * the Secret: the dry run never prints it; its keys are those `infra up` creates;
-* the artifacts PVC's `helm.sh/resource-policy: keep` (persistence.keepOnUninstall).
+* the `helm.sh/resource-policy: keep` of the artifacts PVC and the Secret
+  (persistence.keepOnUninstall);
+* the first line of the ConfigMap's `feature_store.yaml`, a comment saying who renders it
+  and where to change it (Helm's values, not salesops.toml).
 """
 
 from __future__ import annotations
@@ -98,11 +102,29 @@ def test_chart_with_default_values_equals_infra_up_dry_run(cli, monkeypatch, tmp
     assert dry_run.pop(("Namespace", "salesops"))
     assert sorted(chart) == sorted(dry_run)
     for key, ours in dry_run.items():
-        assert without_helm(chart[key]) == without_helm(ours), key
+        assert without_helm(without_header(chart[key])) == without_helm(without_header(ours)), key
 
 
+def without_header(obj: dict) -> dict:
+    """A ConfigMap with its feature_store.yaml's first line (the "rendered by" comment) out."""
+    if obj["kind"] != "ConfigMap":
+        return obj
+    text = obj["data"]["feature_store.yaml"]
+    assert text.startswith("# rendered by ")
+    return {**obj, "data": {**obj["data"], "feature_store.yaml": text.split("\n", 1)[1]}}
+
+
+def test_feature_store_comment_points_at_the_release_values():
+    text = one(render(name="team-a"), "ConfigMap")["data"]["feature_store.yaml"]
+    header = text.splitlines()[0]
+    assert header.startswith("# rendered by the salesops Helm chart (release team-a)")
+    assert "helm upgrade" in header and "salesops infra up" not in header
+    assert "salesops.toml" not in header
+
+
+@pytest.mark.slow  # the validator's process: ~4 s
 @pytest.mark.parametrize("values", [
-    {"database": {"password": "p@ss:w/rd%"}},
+    {"database": {"password": "p.ss_w~rd-1"}, "persistence": {"keepOnUninstall": False}},
     {"database": {"existingSecret": "vault-db"}, "mlflow": {"artifactUri": "s3://m/x"},
      "persistence": {"storageClass": "fast"}, "imagePullSecrets": [{"name": "regcred"}]},
 ])
@@ -144,23 +166,52 @@ def test_existing_secret_is_used_and_none_created():
     assert "salesops-db" not in text
 
 
-@pytest.mark.parametrize("password", ["p@ss:w/rd%", "a b+c", "'\"yes\": [1]"])
-def test_password_is_encoded_in_the_database_url_and_quoted_in_the_secret(password):
+@pytest.mark.parametrize("password", ["p@ss:w/rd%", "a b+c", "'\"yes\": [1]", "p#1", "ü"])
+def test_install_refuses_a_password_that_is_not_url_safe(password):
+    """salesops' own pods (feature Job, TrainJob, predictor, CronJob) expand the Secret's raw
+    `password` into `postgresql://salesops:$(SALESOPS_PG_PASSWORD)@...`, and the ConfigMap's
+    registry URL holds `${SALESOPS_PG_PASSWORD}` as it is: no encoding in the chart can reach
+    them, so the install must stop with the schema's message instead."""
+    with pytest.raises(helm_python.HelmValuesError,
+                       match=r"'/database/password': .* does not match pattern"):
+        render({"database": {"password": password}})
+
+
+@pytest.mark.parametrize("password", ["abc123", "A.b_c~d-e", "f" * 48])
+def test_url_safe_password_reaches_every_url_as_it_is(password):
+    """What Postgres is initialised with is what every URL holds, with no encoded copy."""
     from sqlalchemy.engine import make_url
 
     objects = render({"database": {"password": password}})
     data = secret_data(one(objects, "Secret"))
-    assert data["password"] == password  # what Postgres is initialised with
+    assert sorted(data) == ["database", "password", "username"]
+    assert data["password"] == password
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: data[e["valueFrom"]["secretKeyRef"]["key"]] for e in container["env"]
            if "valueFrom" in e}
     (uri,) = [kubelet_expand(a, env) for a in container["args"] if a.startswith("postgresql:")]
     assert make_url(uri).password == password and make_url(uri).host == "salesops-postgres"
+    registry = yaml.safe_load(one(objects, "ConfigMap")["data"]["feature_store.yaml"])
+    url = make_url(registry["registry"]["path"].replace("${SALESOPS_PG_PASSWORD}", password))
+    assert url.password == password
 
 
-def test_url_safe_password_needs_no_encoded_key():
-    objects = render({"database": {"password": "abc123"}})
-    assert sorted(one(objects, "Secret")["data"]) == ["database", "password", "username"]
+def test_generated_secret_is_kept_whenever_postgres_claim_is():
+    """Postgres' claim outlives `helm uninstall` (Helm never deletes a volumeClaimTemplate's
+    claim), and its database knows only the Secret's password: keepOnUninstall keeps the
+    Secret too (a reinstall reads it back with `lookup`), and false deletes the claim too."""
+    kept = render()
+    assert one(kept, "Secret")["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert "persistentVolumeClaimRetentionPolicy" not in one(kept, "StatefulSet")["spec"]
+    assert "`helm uninstall` keeps it, with Postgres' claim" in notes()
+
+    dropped = render({"persistence": {"keepOnUninstall": False}})
+    assert "annotations" not in one(dropped, "Secret")["metadata"]
+    assert "annotations" not in one(dropped, "PersistentVolumeClaim")["metadata"]
+    policy = one(dropped, "StatefulSet")["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert policy == {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    assert "`helm uninstall` deletes it and Postgres' claim" in notes(
+        {"persistence": {"keepOnUninstall": False}})
 
 
 def test_no_namespace_object_and_everything_in_the_release_namespace():
