@@ -21,3 +21,18 @@ RAN = {"ran": True, "version": "2", "promoted": False, "reason": "the gate kept 
 ])
 def test_exit_code(drift, retrain, flag, code):
     assert exit_code(drift, retrain, flag) == code
+
+
+def test_a_promoted_champion_that_could_not_be_deployed_fails_the_tick():
+    """The CronJob's Job was green although the new champion was never deployed (a refused
+    patch was only a `reason` string)."""
+    from salesops.monitoring.redeploy import NOT_RUNNING
+
+    promoted = {**RAN, "promoted": True}
+    failed = {**promoted, "deploy": {"deployed": False, "version": "2",
+                                     "reason": "not deployed: forbidden: cannot patch"}}
+    assert exit_code(True, failed, True) == 1
+    idle = {**promoted, "deploy": {"deployed": False, "version": "2", "reason": NOT_RUNNING}}
+    assert exit_code(True, idle, True) == 0
+    done = {**promoted, "deploy": {"deployed": True, "version": "2", "reason": "deployed v2"}}
+    assert exit_code(True, done, True) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from salesops.cli.state import State, state_of
-from salesops.errors import CheckFailed
+from salesops.errors import CheckFailed, UsageError
 
 HELP = """Compare the champion's training data with the newest data; exit 1 on
 drift.
@@ -68,7 +68,18 @@ def drift(
     if schedule is not None or dry_run:  # the loop on a schedule, not a drift check now
         from salesops.cli.drift_schedule import scheduled
 
+        checks = {"--retrain": retrain, "--report": report, "--reference-from": reference_from,
+                  "--reference-to": reference_to, "--current-from": current_from,
+                  "--current-to": current_to, "--current-weeks": current_weeks,
+                  "--exit-zero-after-retrain": exit_zero_after_retrain}
+        given = [flag for flag, value in checks.items() if value]
+        if given:
+            raise UsageError(f"--schedule takes only --dry-run, not {', '.join(given)}: each "
+                             "tick runs `drift --retrain` with the configured windows",
+                             hint="set [drift] in the config file to change the windows")
         return scheduled(state_of(ctx), schedule, dry_run)
+    if exit_zero_after_retrain and not retrain:
+        raise UsageError("--exit-zero-after-retrain goes with --retrain")
     state = state_of(ctx)
     settings = state.settings(drift={"current_weeks": current_weeks})
     reference = (parse_date(reference_from, "--reference-from"),
@@ -101,9 +112,15 @@ drift.__doc__ = HELP
 
 
 def exit_code(drift: bool, retrain: dict | None, exit_zero_after_retrain: bool) -> int:
-    """1 on drift, unless `--exit-zero-after-retrain` and the retraining ran: no error, and
-    no TrainJob that failed (promoted or not: the gate's refusal is not a failed run)."""
-    retrained = bool(retrain) and not retrain.get("error") and retrain.get("state") != "Failed"
+    """1 on drift, unless `--exit-zero-after-retrain` and the retraining ran: no error, no
+    TrainJob that failed (promoted or not: the gate's refusal is not a failed run), and a
+    promoted champion deployed where one is served (a failed deploy is a failed tick)."""
+    from salesops.monitoring.redeploy import NOT_RUNNING
+
+    deploy = (retrain or {}).get("deploy") or {}
+    undeployed = bool(deploy) and not deploy.get("deployed") and deploy.get("reason") != NOT_RUNNING
+    retrained = (bool(retrain) and not retrain.get("error") and retrain.get("state") != "Failed"
+                 and not undeployed)
     return CheckFailed.exit_code if drift and not (exit_zero_after_retrain and retrained) else 0
 
 

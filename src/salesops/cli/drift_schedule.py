@@ -16,8 +16,8 @@ def scheduled(state: State, schedule: str | None, dry_run: bool) -> None:
     if schedule is None:
         raise UsageError("--dry-run of drift prints the CronJob of --schedule CRON",
                          hint="a drift check itself creates nothing")
-    backend = schedule_backend(state.settings())
     off = schedule.strip().lower() in OFF
+    backend = schedule_backend(state.settings())
     if dry_run:
         if off:
             raise UsageError("--schedule off removes the CronJob: there is nothing to print")

@@ -14,6 +14,7 @@ from typing import Any
 
 from salesops.backends.base import BuildRequest, Progress
 from salesops.config import Settings
+from salesops.errors import UsageError
 
 #: the data settings a build takes as options (`--path` is a folder on this machine)
 DATA_OPTIONS = ("source", "stores", "depts", "weeks", "seed", "realism")
@@ -39,7 +40,10 @@ def request(settings: Settings, append_weeks: int = 0,
             shifts: Mapping[str, float] | None = None,
             given: Mapping[str, Any] | None = None, wait: bool = False) -> BuildRequest:
     """What `features build` asks a backend for; `settings` already hold the `given` data
-    options (a pod gets them both ways: as its settings and on its command line)."""
+    options (a pod gets them both ways: as its settings and on its command line). Options
+    that cannot go together are refused here, before a Job is created to fail in its pod."""
+    if shifts and not append_weeks:
+        raise UsageError("--shift applies to the weeks added by --append-weeks N")
     return BuildRequest(options=options(given, append_weeks, shifts), wait=wait,
                         run=partial(_build, settings, append_weeks, dict(shifts or {})))
 

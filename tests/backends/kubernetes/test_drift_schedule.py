@@ -82,9 +82,33 @@ def test_schedule_creates_then_replaces_then_removes(cli, namespace):
 
 def test_a_bad_schedule_and_the_local_backend_are_refused(cli, k8s, monkeypatch):  # noqa: F811
     bad = cli("drift", "--schedule", "every monday", "--dry-run")
-    assert bad.exit_code == 2 and "is not a cron schedule" in bad.stderr and bad.stdout == ""
+    assert bad.exit_code == 2 and "is not a cron schedule: 2 fields" in bad.stderr and bad.stdout == ""
     alone = cli("drift", "--dry-run")
     assert alone.exit_code == 2 and "--schedule CRON" in alone.stderr
     monkeypatch.setenv("SALESOPS_BACKEND__KIND", "local")
     local = cli("drift", "--schedule", "0 6 * * 1")
     assert local.exit_code == 2 and "--schedule is for backend.kind = kubernetes" in local.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--schedule", "99 99 * * *", "--dry-run"], "minute: '99' is outside 0-59"),
+    (["--schedule", "0 6 * *", "--dry-run"], "4 fields, a schedule has 5"),
+    (["--schedule", "0 6 * * 1", "--retrain", "--dry-run"], "--schedule takes only --dry-run"),
+    (["--schedule", "0 6 * * 1", "--report", "r.html"], "not --report"),
+    (["--schedule", "0 6 * * 1", "--current-weeks", "3"], "not --current-weeks"),
+    (["--exit-zero-after-retrain"], "--exit-zero-after-retrain goes with --retrain"),
+])
+def test_options_that_do_not_go_together_are_usage_errors(cli, k8s, args, said):  # noqa: F811
+    """A cron typo reached the API server (422, exit 6), and options beside --schedule were
+    silently ignored."""
+    result = cli("drift", *args)
+    assert result.exit_code == 2, result.stderr
+    assert said in result.stderr and result.stdout == ""
+
+
+def test_a_schedule_over_imported_data_is_refused(cli, k8s, monkeypatch, tmp_path):  # noqa: F811
+    """Each tick's `features build --append-weeks 1` exits 2 on anything but clean synthetic
+    data, so the loop would never reach drift: refused when it is scheduled."""
+    monkeypatch.setenv("SALESOPS_DATA__REALISM", "retail")
+    result = cli("drift", "--schedule", "@weekly", "--dry-run")
+    assert result.exit_code == 2 and "clean synthetic data only" in result.stderr

@@ -212,3 +212,10 @@ def test_the_python_api_follows_the_job_to_its_end(namespace):
     (job,) = jobs(namespace)
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == [
         "--append-weeks", "1"]
+
+
+def test_a_shift_without_append_weeks_is_refused_before_a_job_exists(cli, k8s):  # noqa: F811
+    """Refused at once on a laptop, but on Kubernetes the Job was created to fail in its pod."""
+    result = cli("features", "build", "--shift", "temperature=+1", "--dry-run")
+    assert result.exit_code == 2 and "--append-weeks" in result.stderr
+    assert result.stdout == ""

@@ -28,9 +28,9 @@ from typing import Any
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes.manifests import to_manifest
 from salesops.backends.kubernetes.pod_env import env_vars
-from salesops.backends.kubernetes.pod_security import (TMP_PATH, container_security_context,
-                                                       pod_security_context, tmp_mount,
-                                                       tmp_volume)
+from salesops.backends.kubernetes.pod_security import (container_security_context,
+                                                       pod_security_context, scratch_env,
+                                                       tmp_mount, tmp_volume)
 from salesops.config import Settings
 
 API_VERSION = "batch/v1"
@@ -64,7 +64,7 @@ def container(settings: Settings, name: str, command: list[str],
     from kubernetes import client
 
     k8s = settings.kubernetes
-    env = [*env_vars(settings), {"name": "HOME", "value": TMP_PATH}, *extra_env]
+    env = [*env_vars(settings), *scratch_env(), *extra_env]
     return client.V1Container(
         name=name, image=k8s.image, command=command,
         env=[client.V1EnvVar.from_dict(item) for item in env],
