@@ -5,9 +5,11 @@ yet, Unknown, False with a reason or only a message)."""
 import pytest
 
 from salesops.backends.kubernetes.readiness import (
+    CANNOT_START,
     condition,
     is_true,
     isvc_ready,
+    pod_waiting,
     trainjob_state,
     workload_state,
 )
@@ -143,3 +145,58 @@ def test_isvc_falls_back_from_reason_to_message_to_status():
 def test_isvc_with_only_true_conditions_but_no_ready_is_not_ready():
     obj = with_conditions({"type": "IngressReady", "status": "True"})
     assert isvc_ready(obj) == (False, "no status yet")
+
+
+# -- pod_waiting ----------------------------------------------------------------------------
+def waiting(name: str, reason: str | None, message: str | None = None) -> dict:
+    return {"name": name, "state": {"waiting": {"reason": reason, "message": message}}}
+
+
+UNSCHEDULED = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+               "message": "0/3 nodes are available"}
+
+
+@pytest.mark.parametrize("pod", [None, {}, {"status": None}, {"status": {}},
+                                 {"status": {"phase": "Running", "containerStatuses": [
+                                     {"name": "node", "state": {"running": {}}}]}},
+                                 {"status": {"containerStatuses": [waiting("node", None)]}},
+                                 {"status": {"conditions": [{"type": "PodScheduled",
+                                                             "status": "True"}]}}])
+def test_a_pod_without_a_waiting_reason_does_not_wait(pod):
+    assert pod_waiting(pod) is None
+
+
+def test_pod_waiting_names_the_container_its_reason_and_message():
+    pod = {"status": {"containerStatuses": [waiting("build", "ErrImagePull", "not found")]}}
+    assert pod_waiting(pod) == ("build", "ErrImagePull", "not found")
+    pod = {"status": {"containerStatuses": [waiting("build", "ContainerCreating")]}}
+    assert pod_waiting(pod) == ("build", "ContainerCreating", "")
+
+
+def test_pod_waiting_puts_init_containers_first():
+    pod = {"status": {"containerStatuses": [waiting("build", "PodInitializing")],
+                      "initContainerStatuses": [waiting("workspace", "ContainerCreating")]}}
+    assert pod_waiting(pod) == ("workspace", "ContainerCreating", "")
+
+
+def test_a_container_that_cannot_start_comes_before_one_on_its_way():
+    pod = {"status": {"initContainerStatuses": [waiting("workspace", "PodInitializing")],
+                      "containerStatuses": [waiting("a", "ContainerCreating"),
+                                            waiting("b", "CreateContainerConfigError", "m")]}}
+    assert pod_waiting(pod) == ("b", "CreateContainerConfigError", "m")
+
+
+def test_an_unscheduled_pod_waits_for_its_scheduling_condition():
+    assert pod_waiting({"status": {"phase": "Pending", "conditions": [UNSCHEDULED]}}) == (
+        "", "Unschedulable", "0/3 nodes are available")
+    bare = {"type": "PodScheduled", "status": "False"}
+    assert pod_waiting({"status": {"conditions": [bare]}}) == ("", "Unschedulable", "")
+
+
+@pytest.mark.parametrize(("reason", "stuck"), [
+    ("ImagePullBackOff", True), ("InvalidImageName", True), ("ErrImageNeverPull", True),
+    ("CreateContainerConfigError", True), ("CreateContainerError", True),
+    ("ErrImagePull", False),  # the first try: the kubelet retries, then backs off
+    ("ContainerCreating", False), ("PodInitializing", False), ("Unschedulable", False)])
+def test_which_reasons_mean_the_container_cannot_start(reason, stuck):
+    assert (reason in CANNOT_START) is stuck

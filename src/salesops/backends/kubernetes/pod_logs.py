@@ -1,5 +1,8 @@
 """Reading a pod's log as lines, and following a batch run (a Job, a TrainJob) to its end:
-its state on every change, its pod's log streamed once the container has started.
+its state on every change, its pod's log streamed once the container has started, and a
+pod that cannot start (a wrong image, a missing Secret) ending the wait at once: a Job counts a
+Pending pod as active, a TrainJob is "Running" once JobSet reports, so their states alone
+would wait for the Job's deadline (a TrainJob: for ever).
 
 What differs between the kinds is handed in (how to read the run's record, find its pod and
 stream its log), so that every `--wait` of a batch run reads the same way.
@@ -12,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 from salesops.backends.base import Progress
 from salesops.backends.kubernetes.client import REQUEST_TIMEOUT_S, call
+from salesops.backends.kubernetes.readiness import CANNOT_START, pod_waiting
+from salesops.errors import CheckFailed
 from salesops.polling import poll
 
 TERMINAL = ("Complete", "Failed")
@@ -52,11 +57,14 @@ def started(pod: dict | None) -> bool:
 
 def follow(what: str, read: Callable[[], R], pod: Callable[[], dict | None],
            stream: Callable[[dict], Iterator[str]], progress: Progress, log: Progress,
-           poll_s: float) -> R:
+           poll_s: float, pods: Callable[[], list[dict]] | None = None) -> R:
     """Poll `read()` until the run's state is terminal, saying each new state; the pod's
     log goes to `log` once, as it is written. `what` names the run in messages
-    ("Job salesops-features-…")."""
+    ("Job salesops-features-…"). Until the pod has started, why it waits is said on every
+    change, and a container that cannot start raises CheckFailed (exit 1); `pods`: the
+    run's other pods, looked at while `pod()` has none."""
     last: str | None = None
+    said: str | None = None
     streamed = False
 
     def look() -> R:
@@ -77,11 +85,39 @@ def follow(what: str, read: Callable[[], R], pod: Callable[[], dict | None],
                 log(line)
             streamed = True
             record = look()  # the container ended: read the conditions again at once
+        elif not streamed:
+            say_waiting([current] if current is not None else pods() if pods else [])
         return record if record.state in TERMINAL else None
+
+    def say_waiting(candidates: list[dict]) -> None:
+        nonlocal said
+        line = waiting_line(what, candidates)
+        if line is not None and line != said:
+            progress(line)
+        said = line
 
     record = poll(ended, None, poll_s)
     assert record is not None  # without a deadline, poll returns only an answer
     return record
+
+
+def waiting_line(what: str, candidates: list[dict]) -> str | None:
+    """What the first of the pods that wait is waiting for, as a progress line; raises
+    CheckFailed when one of them has a container that cannot start."""
+    waits = [(pod, why) for pod in candidates if (why := pod_waiting(pod)) is not None]
+    for pod, (container, reason, message) in waits:
+        if reason in CANNOT_START:
+            meta = pod.get("metadata") or {}
+            raise CheckFailed(
+                f"{what}: container {container} cannot start: {reason}"
+                + (f": {message}" if message else ""),
+                hint=f"`kubectl -n {meta.get('namespace')} describe pod {meta.get('name')}`")
+    if not waits:
+        return None
+    pod, (container, reason, message) = waits[0]
+    who = (f"container {container}" if container
+           else f"pod {(pod.get('metadata') or {}).get('name')}")
+    return f"{what}: {who}: {reason}" + (f": {message}" if message else "")
 
 
 def failed_container(pod: dict | None, main: str) -> str:

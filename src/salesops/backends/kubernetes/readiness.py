@@ -61,3 +61,30 @@ def job_state(obj: dict) -> str:
         if is_true(obj, kind):
             return kind
     return "Running" if (obj.get("status") or {}).get("active") else "Created"
+
+
+#: container waiting reasons the kubelet does not get out of by itself: a wrong or missing
+#: image, a Secret or ConfigMap the pod names that is not there. ErrImagePull is not one: it
+#: is the first failed try, and the kubelet retries it until it settles in ImagePullBackOff.
+CANNOT_START = frozenset({"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                          "CreateContainerConfigError", "CreateContainerError"})
+
+
+def pod_waiting(pod: dict | None) -> tuple[str, str, str] | None:
+    """Why a pod's run has not started yet, as (container, reason, message): the first
+    container waiting with a reason (init containers first), else the pod's PodScheduled
+    condition when it is False (container "" then). A container that cannot start
+    (`CANNOT_START`) comes before one that is only on its way."""
+    status = (pod or {}).get("status") or {}
+    found = []
+    for entry in [*(status.get("initContainerStatuses") or []),
+                  *(status.get("containerStatuses") or [])]:
+        state = (entry.get("state") or {}).get("waiting") or {}
+        if state.get("reason"):
+            found.append((entry.get("name", "?"), state["reason"], state.get("message") or ""))
+    scheduled = condition(pod or {}, "PodScheduled") or {}
+    if scheduled.get("status") == "False":
+        found.append(("", scheduled.get("reason") or "Unschedulable",
+                      scheduled.get("message") or ""))
+    stuck = [entry for entry in found if entry[1] in CANNOT_START]
+    return next(iter(stuck or found), None)

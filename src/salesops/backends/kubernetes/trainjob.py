@@ -60,7 +60,9 @@ class TrainJobs(ClusterBackend):
             f"TrainJob {name}", lambda: self.status(name), lambda: self._first_pod(name),
             lambda pod: pod_logs.log_lines(self.api, self.namespace, pod["metadata"]["name"],
                                            NODE, follow=True),
-            progress, log, self.poll_s)
+            progress, log, self.poll_s,
+            pods=lambda: Resource(self.api, "Pod", self.namespace).list(
+                f"jobset.sigs.k8s.io/jobset-name={name}"))
         if record.state == "Failed":
             raise CheckFailed(f"TrainJob {name} failed: {record.message or 'see its logs'}")
         return record
