@@ -1,7 +1,8 @@
 """`features build`: load or generate sales, clean, engineer, validate, write, `feast apply`,
 materialize.
 
-A build holds the workspace lock. Order matters for "a failed step loses nothing": data is
+A build holds the workspace lock and the offline store's build lock (on `postgres`, one
+per schema across pods and laptops). Order matters for "a failed step loses nothing": data is
 loaded, cleaned by the `data.*` policies (with a report of every quirk met), checked to be
 long enough to train on, engineered and validated entirely in memory first, so bad input
 writes nothing. Then everything the build produces (raw and offline files, the online rows of
@@ -66,7 +67,11 @@ def build(
     if not workspace.exists():
         raise PreconditionError(f"no workspace at {workspace.root}",
                                 hint="run `salesops infra up` first")
-    with locked(workspace):
+    from salesops.stores import offline_store
+
+    # the workspace's lock, then the store's: builds in other workspaces (each pod has its
+    # own) write the same server tables and extend the same manifest
+    with locked(workspace), offline_store(settings).build_lock("salesops features build"):
         return _build(settings, workspace, append_weeks, shifts, progress)
 
 

@@ -10,6 +10,7 @@ profile: staging and switching a build's tables, reading them back, the sections
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +41,11 @@ def present(flag: bool) -> str:
 class OfflineStore(Protocol):
     #: the `feature_store.profile` value this class implements
     profile: str
+
+    def build_lock(self, command: str) -> AbstractContextManager[None]:
+        """Hold, for a whole build, a lock every process building into this store respects,
+        or raise `WorkspaceBusy` (or a subclass: exit code 75) at once. The workspace lock
+        serialises builds in one workspace only; pods each have their own."""
 
     def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
         """Put a build's tables where readers cannot see them yet (a no-op where the

@@ -9,7 +9,8 @@ files are the build's tables (staged and switched by `generation`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from salesops.config import Settings
@@ -26,6 +27,11 @@ class EmbeddedOffline:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @contextmanager
+    def build_lock(self, command: str) -> Iterator[None]:
+        """Nothing: the store is the workspace's files, and the workspace lock covers them."""
+        yield
 
     def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
         """Nothing beyond the generation's files, which the build writes."""

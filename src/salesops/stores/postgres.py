@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,13 @@ class PostgresOffline:
     def target(self) -> server.PgTarget:
         """The server and credentials (a password file is read once per store object)."""
         return server.pg_target(self.settings)
+
+    def build_lock(self, command: str) -> AbstractContextManager[None]:
+        """The server's advisory lock on the schema (see `postgres_lock`): a second build
+        into it, from any pod or laptop, is refused, which no workspace's flock can see to."""
+        from salesops.stores.postgres_lock import build_lock
+
+        return build_lock(self.target, command)
 
     def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
         tables.stage_tables(self.target, frames)

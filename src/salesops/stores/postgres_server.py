@@ -114,12 +114,15 @@ def _quote_password(password: str) -> str:
 
 
 @contextmanager
-def connect(target: PgTarget, autocommit: bool = False) -> Iterator:
-    """A psycopg connection; connection failures become one precise line."""
+def connect(target: PgTarget, autocommit: bool = False,
+            application_name: str | None = None) -> Iterator:
+    """A psycopg connection; connection failures become one precise line. The
+    `application_name` shows in `pg_stat_activity` (the build lock's holder says who it is)."""
     import psycopg
 
+    extra = {"application_name": application_name} if application_name else {}
     try:
-        conn = psycopg.connect(**target.conninfo(), autocommit=autocommit)
+        conn = psycopg.connect(**target.conninfo(), autocommit=autocommit, **extra)
     except psycopg.OperationalError as exc:
         raise _explain(target, exc) from None
     try:

@@ -49,7 +49,10 @@ def switch_tables(target: PgTarget, names: Iterable[str], manifest: Mapping[str,
     whole (Postgres DDL is transactional)."""
     from psycopg import sql
 
+    from salesops.stores.postgres_lock import check_held
+
     with connect(target) as conn, conn.transaction():
+        check_held(conn, target)  # no other build can have staged since this one did
         for name in names:
             table = sql.Identifier(target.schema, name)
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
