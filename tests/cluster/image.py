@@ -21,6 +21,11 @@ IMAGE_ENV = {"PATH": f"{VENV_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 #: before a fix: `git archive HEAD src | tar -x -C /tmp/old`, CLUSTER_SIM_SRC=/tmp/old/src)
 OTHER_SRC = {"PYTHONPATH": os.environ["CLUSTER_SIM_SRC"]} if os.environ.get("CLUSTER_SIM_SRC") else {}
 IMAGE_ENV.update(OTHER_SRC)
+#: the folders the image's commands run from: the repository (its .venv, and src/ that the
+#: editable install points at) and another source tree; a pod's volume mounted above one
+#: (an emptyDir at /tmp, when the checkout is below /tmp as CI's may be) must not hide it
+IMAGE_DIRS = [str(Path(sys.prefix).resolve().parent),
+              *([os.environ["CLUSTER_SIM_SRC"]] if os.environ.get("CLUSTER_SIM_SRC") else [])]
 IMAGE_USER = 10001
 WORKDIR = "/var/lib/salesops"
 

@@ -34,12 +34,18 @@ def _used_subnets() -> set[str]:
     return {".".join(part.split("/")[0].split(".")[:3]) for part in out.split() if part.count(".") == 3}
 
 
+#: subnets this process has used: a closed cluster's sockets may still be bound to its
+#: addresses for a moment after its bridge is gone, so a later cluster takes another one
+_TAKEN: set[str] = set()
+
+
 class ClusterNetwork:
     def __init__(self) -> None:
         self.id = secrets.token_hex(2)
-        used = _used_subnets()
+        used = _used_subnets() | _TAKEN
         third = next(i for i in range(secrets.randbelow(200), 256) if f"10.250.{i}" not in used)
         self.subnet = ipaddress.ip_network(f"10.250.{third}.0/24")
+        _TAKEN.add(f"10.250.{third}")
         hosts = list(self.subnet.hosts())
         self.gateway = str(hosts[0])
         self._pod_ips = iter(str(ip) for ip in hosts[9:150])

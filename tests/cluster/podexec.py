@@ -7,7 +7,8 @@ hostname, the volume mounts (host directory or file → mount path), whether the
 filesystem is read-only, the user, the working directory, the environment and argv, and
 `image`: where the image's Python is when the host keeps it below a folder only root may
 enter (pyenv under /root): that folder is replaced by an empty tmpfs in the pod, with the
-interpreter's folder bind-mounted back, read-only.
+interpreter's folder bind-mounted back, read-only; `keep`: the folders the image's commands
+run from (the checkout with its .venv), bound back read-only where a volume hid them.
 Mount points that the host lacks (/var/lib/salesops/workspace, /mlflow/artifacts) are made
 as empty folders on the host, as an image has them, and left there: removing one while a
 concurrent run's pod has a volume mounted on it would unmount it there.
@@ -43,6 +44,7 @@ def main(spec_path: str) -> None:
     mounts = sorted(spec["mounts"], key=lambda m: m["target"].count("/"))
     # open every source first: a mount at /tmp would hide a source below /tmp
     handles = [os.open(item["source"], os.O_PATH) for item in mounts]
+    kept = [(path, os.open(path, os.O_PATH)) for path in spec["keep"]]
     for item, handle in zip(mounts, handles, strict=True):
         target = item["target"]
         if item["file"]:
@@ -55,6 +57,12 @@ def main(spec_path: str) -> None:
         if item["readOnly"]:
             mount("-o", "remount,bind,ro", target)
     for handle in handles:
+        os.close(handle)
+    for path, handle in kept:  # the image's folders, if a volume above one hid it
+        if not _same(path, handle):
+            os.makedirs(path, exist_ok=True)
+            mount("--bind", f"/proc/self/fd/{handle}", path, fds=(handle,))
+            mount("-o", "remount,bind,ro", path)
         os.close(handle)
     os.makedirs(spec["cwd"], exist_ok=True)  # the image's WORKDIR
     if spec["readOnlyRoot"]:
@@ -73,6 +81,14 @@ def main(spec_path: str) -> None:
     except FileNotFoundError:
         sys.stderr.write(f"exec: {argv[0]}: not found on PATH {path}\n")
         sys.exit(127)
+
+
+def _same(path: str, handle: int) -> bool:
+    try:
+        here, there = os.stat(path), os.fstat(handle)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _which(name: str, path: str) -> str:

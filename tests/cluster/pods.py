@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.cluster.container_env import EnvironmentResolver, expand
-from tests.cluster.image import IMAGE_USER, WORKDIR, image_python
+from tests.cluster.image import IMAGE_DIRS, IMAGE_USER, WORKDIR, image_python
 from tests.cluster.pod import Pod, PodError
 from tests.cluster.volumes import VolumeMounter
 
@@ -79,7 +79,8 @@ class Kubelet(EnvironmentResolver, VolumeMounter):
         if not argv:
             raise PodError(f"container {container['name']}: no command (the image's "
                            "entrypoint is not simulated)")
-        job = {"hostname": pod.hostname, "image": image_python(), "uid": uid, "gid": gid,
+        job = {"hostname": pod.hostname, "image": image_python(), "keep": IMAGE_DIRS,
+               "uid": uid, "gid": gid,
                "mounts": self.mounts(pod, container, uid, pod_security.get("fsGroup", gid)),
                "readOnlyRoot": bool(security.get("readOnlyRootFilesystem")),
                "cwd": container.get("workingDir") or WORKDIR, "env": env, "argv": argv}

@@ -32,10 +32,12 @@ class ServiceProxy:
         self.listener = socket.create_server(self.address, reuse_port=False)
         self.listener.settimeout(0.2)
         self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
         self._closed.set()
+        self._thread.join(timeout=2)  # out of accept(): the address is free once it returns
         self.listener.close()
 
     def _accept(self) -> None:
