@@ -58,6 +58,7 @@ def _lifecycle(laptop, cluster):
     result = laptop.step("predict --url (the predictor Service)", "--json", "predict", "--url",
                          predictor, "--store", "1", "--dept", "1", "--store", "2", "--dept", "2")
     print(result.stdout)
+    _logged(cluster, 2)  # the predictor writes its log every serving.log_flush_s
 
     start = time.monotonic()
     code, log = run_job(cluster, laptop.config, "drift-check", ["salesops", "--json", "drift"])
@@ -108,9 +109,38 @@ def _monitoring_loop(laptop, cluster):
                     "deploy", "--model-version", version, "--wait")
         isvc = cluster.server.lookup("inferenceservices", NAMESPACE, "salesops")
         assert isvc["metadata"]["generation"] == 2, "the new version was not deployed"
-    after = {p.name for p in cluster.pods("salesops-predictor-") if p.exit_code is None}
+    # drift deploys without waiting: the rollout (new pod ready, Service switched, old pod
+    # stopped) may still be under way
+    deadline = time.monotonic() + 120
+    while True:
+        after = {p.name for p in cluster.pods("salesops-predictor-") if p.exit_code is None}
+        if (after and not after & before) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert after and not after & before, "the predictor was not replaced"
     result = laptop.step("predict --url (after the rollout)", "--json", "predict", "--url",
                          cluster.service_url(NAMESPACE, "salesops-predictor", 80),
                          "--store", "1", "--dept", "1")
     assert json.loads(result.stdout)["model_version"] == version
+
+
+def _logged(cluster, rows: int, timeout_s: float = 60) -> None:
+    """Wait until the predictor's prediction log (a table of the run's database) holds
+    `rows`; the assertion shows the predictor's log when it does not."""
+    import psycopg
+
+    from salesops.stores.postgres_tables import PREDICTION_LOG_TABLE
+
+    deadline, found = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        with psycopg.connect(host="127.0.0.1", port=5432, user="postgres",
+                             dbname=cluster.database, autocommit=True) as conn:
+            tables = conn.execute("SELECT table_schema FROM information_schema.tables "
+                                  "WHERE table_name = %s", (PREDICTION_LOG_TABLE,)).fetchall()
+            found = sum(conn.execute(f'SELECT count(*) FROM "{schema}".{PREDICTION_LOG_TABLE}'
+                                     ).fetchone()[0] for (schema,) in tables)
+        if found >= rows:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"defect 6: the predictor logged {found} of {rows} predictions to "
+                         f"Postgres in {timeout_s:g} s:\n{cluster.report()}")
