@@ -89,6 +89,21 @@ def only_env(root: Path, env: dict[str, str]) -> Iterator[None]:
         yield
 
 
+def registry_versions(workspace: Path) -> dict[str, list[str]]:
+    """version -> aliases in `workspace`'s model registry: what `salesops models list --json`
+    prints, read in this process (a `models list` process costs ~4 s of MLflow import; tests
+    that check the registry after each killed command read it here)."""
+    from salesops.config import load_settings
+    from salesops.training import registry
+    from salesops.training.tracking import Tracking
+
+    with only_env(workspace.parent, {"SALESOPS_PROJECT__WORKSPACE": str(workspace)}):
+        settings = load_settings()
+        Tracking.open(settings, read_only=True)
+        return {row["version"]: row["aliases"]
+                for row in registry.list_versions(settings.mlflow.model_name)}
+
+
 @contextlib.contextmanager
 def holding_lock(workspace: Path, command: str) -> Iterator[subprocess.Popen]:
     """Another process holds `workspace`'s lock as `command` while the block runs."""

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL
-from tests.helpers import SALESOPS, free_port, run_salesops, salesops_env, wait_for
+from tests.helpers import (SALESOPS, free_port, registry_versions, run_salesops, salesops_env,
+                           wait_for)
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300
@@ -36,11 +37,8 @@ def salesops(workspace: Path, *args: str, fault: str | None = None):
     return run_salesops(workspace, *args, env=_env(workspace, fault), timeout=TIMEOUT_S)
 
 
-def registry_state(workspace: Path) -> dict[str, list[str]]:
-    """version -> aliases, as `models list` shows them."""
-    result = salesops(workspace, "models", "list", "--json")
-    assert result.returncode == 0, result.stderr
-    return {row["version"]: row["aliases"] for row in json.loads(result.stdout)}
+#: version -> aliases, as `models list` shows them
+registry_state = registry_versions
 
 
 def survivors(workspace: Path) -> list[int]:
