@@ -64,21 +64,23 @@ LONGEST = ["tests/cluster/test_lifecycle.py", "tests/training/test_faults.py",
 
 def pytest_collection_modifyitems(config, items):
     """The longest modules first, then the other modules with slow tests, then the rest,
-    each module whole and in its order. The suite runs under `-n 3 --dist loadscope`
-    (pyproject.toml): xdist hands whole modules to the workers in this order, so the long
-    ones start at once and the quick ones fill in behind them (the lifecycle handed out
-    late was the run's last 3 minutes)."""
-    rank: dict[str, int] = {}
+    each module whole and in its order. The suite runs under `-n 3 --dist loadscope
+    --no-loadscope-reorder` (pyproject.toml): xdist hands whole modules to the workers in
+    this order, so the long ones start at once and the quick ones fill in behind them (the
+    lifecycle handed out last was the run's last 3 minutes)."""
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    slow = {module(item) for item in items if item.get_closest_marker("slow")}
     first: dict[str, int] = {}
     for index, item in enumerate(items):
-        module = item.nodeid.split("::")[0]
-        first.setdefault(module, index)
-        slow = len(LONGEST) if item.get_closest_marker("slow") else len(LONGEST) + 1
-        rank[module] = min(rank.get(module, slow), slow,
-                           LONGEST.index(module) if module in LONGEST else slow)
-    keys = {id(item): (rank[module], first[module], index) for index, item in enumerate(items)
-            for module in [item.nodeid.split("::")[0]]}
-    items.sort(key=lambda item: keys[id(item)])
+        first.setdefault(module(item), index)
+
+    def rank(name: str) -> int:
+        return LONGEST.index(name) if name in LONGEST else len(LONGEST) + (name not in slow)
+
+    position = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (rank(module(item)), first[module(item)], position[id(item)]))
 
 
 def pytest_unconfigure(config):
