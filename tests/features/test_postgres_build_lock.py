@@ -121,3 +121,25 @@ def test_a_killed_builds_lock_is_not_stale_and_a_lost_lock_switches_nothing(
             with pytest.raises(ServiceUnavailable, match="lost its lock"):
                 switch_tables(store.target, [], {"source": "nobody"})
     assert read_manifest(store.target) is None  # nothing was switched
+
+
+def test_the_holder_named_is_in_this_database(database):  # noqa: F811
+    """An advisory lock belongs to one database: the same schema's build lock held in
+    another database on the server is not this database's holder (it was named as one)."""
+    import uuid
+
+    from salesops.stores.postgres_lock import _holder, lock_key
+
+    other = f"salesops_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other}"')
+    try:
+        with psycopg.connect(**PG, dbname=other, autocommit=True,
+                             application_name="a build in another database") as there, \
+                psycopg.connect(**PG, dbname=database, autocommit=True) as here:
+            assert there.execute("SELECT pg_try_advisory_lock(%s)",
+                                 (lock_key("salesops"),)).fetchone()[0]
+            assert _holder(here, lock_key("salesops")) == "it has just finished"
+    finally:
+        with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')

@@ -113,13 +113,17 @@ def _halves(key: int) -> tuple[int, int]:
 
 
 def _holder(conn, key: int) -> str:
-    """Who holds the lock, for the refusal: its application_name and since when."""
+    """Who holds the lock, for the refusal: its application_name and since when. An
+    advisory lock belongs to one database, and its key only names the schema: the same
+    schema's lock in another database on the server is not this one's holder."""
     row = conn.execute(
         "SELECT a.application_name, host(a.client_addr), "
         "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
-        "AND l.objsubid = 1", _halves(key)).fetchone()
+        "AND l.objsubid = 1 AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+        _halves(key)).fetchone()
     if row is None:
         return "it has just finished"
     name, client, since = row
