@@ -83,8 +83,10 @@ class Cluster:
             self._api_access()
             self.kubeconfig = root / "kubeconfig"
             write_kubeconfig(self.kubeconfig, self.server.url)
+            # two clusters (test workers) may create it at once: the loser's error is ignored
             _admin(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') "
-                   f"THEN CREATE ROLE {ROLE} LOGIN; END IF; END $$")
+                   f"THEN CREATE ROLE {ROLE} LOGIN; END IF; EXCEPTION WHEN duplicate_object "
+                   f"OR unique_violation THEN NULL; END $$")
             _admin(f"CREATE DATABASE {self.database} OWNER {ROLE}")
             self.controllers.start()
         except BaseException:

@@ -93,11 +93,15 @@ def test_a_build_killed_at_any_instant_leaves_one_whole_build(built):
     workspace holds the old build or the new one, each whole, never a mix."""
     assert salesops(built, "features", "build", *SMALL, "--seed", "1").returncode == 0
     old = state(built)
+    started = time.monotonic()
     complete = salesops(built, "features", "build", *SMALL, "--seed", "7")
+    took = time.monotonic() - started
     assert complete.returncode == 0, complete.stderr
     new = state(built)
     current = "7"
-    for delay in (2.0, 7.0):
+    # early (the data being written) and late (Feast's apply and the online write) in a build
+    # as long as the one just measured, so that each kill lands while the build runs
+    for delay in (round(0.25 * took, 1), round(0.75 * took, 1)):
         # each killed build is of the other seed than the current build's, so that a mix of
         # the two would show
         other = "1" if current == "7" else "7"
@@ -105,6 +109,7 @@ def test_a_build_killed_at_any_instant_leaves_one_whole_build(built):
                                    env=_env(built), cwd=built.parent,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
+        assert process.poll() is None, f"the build had finished before the kill at {delay}s"
         process.kill()
         process.wait(timeout=30)
         after = state(built)

@@ -16,7 +16,9 @@ DATA = ["--stores", "10", "--depts", "5", "--weeks", "90"]
 ENV = {"SALESOPS_DRIFT__MIN_ROWS": "50", "SALESOPS_SERVING__LOG_FLUSH_S": "0.2"}
 
 
-@pytest.fixture(scope="package")
+# session, not package: the suite's module order (tests/conftest.py) leaves and re-enters
+# this package, and a package fixture would be built again each time it comes back
+@pytest.fixture(scope="session")
 def base_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("drift")
     workspace = root / "ws"

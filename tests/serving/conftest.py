@@ -29,7 +29,9 @@ def run_steps(*steps: list[str]) -> None:
         assert run_cli(*args) == 0, f"salesops {' '.join(args)} failed"
 
 
-@pytest.fixture(scope="package")
+# session, not package: the suite's module order (tests/conftest.py) leaves and re-enters
+# this package, and a package fixture would be built again each time it comes back
+@pytest.fixture(scope="session")
 def trained_env(tmp_path_factory) -> dict[str, str]:
     """The environment that selects the trained workspace (and a free port for its server)."""
     root = tmp_path_factory.mktemp("serving")
