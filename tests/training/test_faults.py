@@ -37,10 +37,6 @@ def salesops(workspace: Path, *args: str, fault: str | None = None):
     return run_salesops(workspace, *args, env=_env(workspace, fault), timeout=TIMEOUT_S)
 
 
-#: version -> aliases, as `models list` shows them
-registry_state = registry_versions
-
-
 def survivors(workspace: Path) -> list[int]:
     """Running processes (not zombies) started for this workspace, this test's excepted."""
     mark = f"SALESOPS_PROJECT__WORKSPACE={workspace}".encode()
@@ -75,7 +71,7 @@ def trained(tmp_path_factory) -> Path:
                  ["train", "submit", "--epochs", "1", "--force-promote"]):
         result = salesops(workspace, "-q", *args)
         assert result.returncode == 0, result.stderr
-    assert registry_state(workspace) == {"1": ["challenger", "champion"]}
+    assert registry_versions(workspace) == {"1": ["challenger", "champion"]}
     return workspace
 
 
@@ -90,7 +86,7 @@ POINTS = [("train.workers_started", "2", -9), ("train.after_epochs", "2", 1),
 
 @pytest.mark.parametrize("point, nodes, status", POINTS)
 def test_a_killed_training_leaves_the_champion_and_no_process(trained, point, nodes, status):
-    before = registry_state(trained)
+    before = registry_versions(trained)
     killed = salesops(trained, "train", "submit", "--nodes", nodes, "--epochs", "1",
                       "--force-promote", fault=point)
     assert killed.returncode == status, killed.stderr
@@ -98,7 +94,7 @@ def test_a_killed_training_leaves_the_champion_and_no_process(trained, point, no
         assert re.search(r"training failed: rank \d was killed by SIGKILL without a result "
                          r"\(nothing was registered\)", killed.stderr), killed.stderr
     assert_no_survivor(trained)
-    after = registry_state(trained)
+    after = registry_versions(trained)
     assert [v for v, aliases in after.items() if "champion" in aliases] == ["1"]
     new = {v: aliases for v, aliases in after.items() if v not in before}
     if point in ("train.after_register", "registry.after_history"):
@@ -112,7 +108,7 @@ def test_kill_9_of_the_parent_while_its_ranks_train(trained):
     """The reported defect, from outside: no rank survives to register or promote. (Output
     to a file that stays open, as a terminal would: a closed pipe would end the ranks on
     their next progress line, killed or not.)"""
-    before = registry_state(trained)
+    before = registry_versions(trained)
     env = _env(trained, SALESOPS_TRAINING__PATIENCE="1000")
     command = [SALESOPS, "train", "submit", "--nodes", "2", "--epochs", "1000",
                "--force-promote"]
@@ -134,11 +130,11 @@ def test_kill_9_of_the_parent_while_its_ranks_train(trained):
             parent.kill()
     assert_no_survivor(trained)
     time.sleep(3)  # what a surviving rank would have used to register
-    assert registry_state(trained) == before
+    assert registry_versions(trained) == before
 
 
 def test_the_next_run_works_and_the_history_skips_what_was_never_champion(trained):
-    before = registry_state(trained)
+    before = registry_versions(trained)
     result = salesops(trained, "train", "submit", "--epochs", "1", "--force-promote", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -156,7 +152,7 @@ def test_promote_and_rollback_say_what_the_running_server_serves(trained):
     assert deployed.returncode == 0, deployed.stderr
     try:
         served = json.loads(salesops(trained, "serve", "status", "--json").stdout)["model_version"]
-        other = max(registry_state(trained), key=int)
+        other = max(registry_versions(trained), key=int)
         promoted = salesops(trained, "models", "promote", other, "--json")
         assert promoted.returncode == 0, promoted.stderr
         assert json.loads(promoted.stdout)["serving"]["model_version"] == str(served)
@@ -184,13 +180,13 @@ def _train_run(workspace: Path, kill_rank: int | None = None) -> list[tuple[int,
 
 
 def test_a_trainjob_registers_only_once_every_node_finished(trained):
-    before = registry_state(trained)
+    before = registry_versions(trained)
     (code0, _, err0), (code1, _, _) = _train_run(trained, kill_rank=1)
     assert code1 == -9
     assert code0 == 1 and "another rank failed before all had finished" in err0, err0
-    assert registry_state(trained) == before
+    assert registry_versions(trained) == before
     (code0, out0, err0), (code1, _, err1) = _train_run(trained)
     assert code0 == code1 == 0, err0 + err1
     summary = json.loads(out0)
     assert summary["promoted"] and summary["world_size"] == 2
-    assert registry_state(trained)[summary["version"]] == ["challenger", "champion"]
+    assert registry_versions(trained)[summary["version"]] == ["challenger", "champion"]
