@@ -37,8 +37,8 @@ def training_set(stores: int, depts: int, weeks: int, holdout_weeks: int = 13):
     frame = (frames.dept_weekly.merge(frames.store_weekly, on=["store", TIMESTAMP])
              .merge(frames.sales_target, on=keys).sort_values(keys).reset_index(drop=True))
     week_list = np.sort(frame[TIMESTAMP].unique())
-    return TrainingSet(frame=frame, holdout_start=pd.Timestamp(week_list[-holdout_weeks]),
-                       fingerprint="benchmark", features=model_features(8))
+    return TrainingSet.from_frame(frame, pd.Timestamp(week_list[-holdout_weeks]),
+                                  fingerprint="benchmark", features=model_features(8))
 
 
 def _entry(stores: int, depts: int, weeks: int, epochs: int):

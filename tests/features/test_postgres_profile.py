@@ -157,8 +157,10 @@ def test_postgres_training_set_keeps_colliding_entity_keys_apart(cli, workspace,
     _use_postgres(monkeypatch, database)
     assert cli("infra", "up").exit_code == 0
     assert cli("features", "build", "--stores", "11", "--depts", "11", "--weeks", "80").exit_code == 0
-    frame = load_training_set(load_settings()).frame
+    training_set = load_training_set(load_settings())
     keys = ["store", "dept", "event_timestamp"]
+    frame = pd.concat([training_set.train_keys.assign(weekly_sales=training_set.y_train),
+                       training_set.holdout[[*keys, "weekly_sales"]]], ignore_index=True)
     assert not frame.duplicated(keys).any()
     assert len(frame) == 11 * 11 * (80 - 8)
     target = pd.read_parquet(Workspace(workspace).offline_data / "sales_target.parquet")
@@ -260,7 +262,7 @@ def test_a_pod_without_workspace_files_reads_the_build_from_the_server(cli, work
     settings = load_settings()
     training_set = load_training_set(settings)
     assert training_set.fingerprint == built.json()["fingerprint"]
-    assert len(training_set.frame) == 12 * (90 - 8)
+    assert training_set.rows == 12 * (90 - 8)
     online = OnlineFeatures(open_store(ws), ws, ["sales_lag_1"],
                             settings=settings)
     assert online.size == 12

@@ -46,7 +46,9 @@ def test_feature_store_yaml_uses_the_workspace_files(workspace):
     config = yaml.safe_load(render_feature_store_yaml(load_settings(), ws))
     assert config["registry"] == {"registry_type": "sql",
                                   "path": f"sqlite:///{ws.registry_db}", "cache_ttl_seconds": 60}
-    assert config["offline_store"] == {"type": "duckdb"}
+    # Feast's DuckDB store with the ASOF join (stores/asof_offline.py), named by class
+    assert config["offline_store"] == {
+        "type": "salesops.stores.asof_offline.AsofDuckDBOfflineStore"}
     assert config["online_store"] == {"type": "sqlite", "path": str(ws.online_db)}
     assert offline.tracking_uri(ws) == f"sqlite:///{ws.root}/mlflow.db"
     assert view_sources(load_settings(), ws, ["dept_weekly"]) == {

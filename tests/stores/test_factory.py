@@ -43,7 +43,8 @@ def test_default_online_is_the_profiles_own():
 
 def test_a_rendered_files_types_map_back_to_the_classes():
     """What `features.feast_ops.open_store` uses: a pod's file may name another profile."""
-    assert offline_class("duckdb") is EmbeddedOffline
+    assert offline_class(EmbeddedOffline.feast_type) is EmbeddedOffline
+    assert offline_class("duckdb") is EmbeddedOffline  # a workspace rendered before it
     assert offline_class("postgres") is PostgresOffline
     for cls in (SqliteOnline, PostgresOnline, RedisOnline):
         assert online_class(cls.feast_type) is cls

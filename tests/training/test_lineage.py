@@ -1,5 +1,6 @@
 """A run's lineage: which data, built under which data.* policies, it was trained on."""
 
+import numpy as np
 import pandas as pd
 
 from salesops.config import load_settings
@@ -10,7 +11,9 @@ POLICIES = {"missing_weeks": "zero", "negative_sales": "keep", "ended_after_week
 
 
 def _training_set(**manifest_parts) -> TrainingSet:
-    return TrainingSet(frame=pd.DataFrame(), holdout_start=pd.Timestamp("2024-01-05", tz="UTC"),
+    return TrainingSet(train_inputs=None, y_train=np.empty(0), train_keys=pd.DataFrame(),
+                       fit_rows=0, holdout=pd.DataFrame(),
+                       holdout_start=pd.Timestamp("2024-01-05", tz="UTC"),
                        fingerprint="abc123", features=["sales_mean_4"], **manifest_parts)
 
 

@@ -81,13 +81,17 @@ def test_training_set_is_split_by_time(cli, workspace, monkeypatch):
     assert cli("features", "build", *SMALL).exit_code == 0
     monkeypatch.setenv("SALESOPS_TRAINING__HOLDOUT_WEEKS", "8")
     training_set = load_training_set(load_settings())
-    train, holdout = training_set.train, training_set.holdout
+    train, holdout = training_set.train_keys, training_set.holdout
     # every holdout week comes after every training week; 8 weeks of every series
     assert train["event_timestamp"].max() < holdout["event_timestamp"].min()
     assert holdout["event_timestamp"].nunique() == 8 and len(holdout) == 8 * 12
     arrays = training_set.arrays()
     assert len(arrays["val"]) == VALIDATION_WEEKS * 12
-    assert len(arrays["train"]) + len(arrays["val"]) == len(train)
+    assert len(arrays["train"]) + len(arrays["val"]) == len(train) == training_set.train_rows
+    # the early-stopping rows are the last weeks before the holdout, the fitted ones before
+    fit_weeks = train["event_timestamp"].iloc[:len(arrays["train"])]
+    val_weeks = train["event_timestamp"].iloc[len(arrays["train"]):]
+    assert fit_weeks.max() < val_weeks.min() and val_weeks.nunique() == VALIDATION_WEEKS
     # default history_weeks: the first year is trained on, without the year features
     assert train["event_timestamp"].nunique() == 90 - 8 - 8
     assert not set(YEAR_FEATURES) & set(training_set.features)
@@ -95,8 +99,9 @@ def test_training_set_is_split_by_time(cli, workspace, monkeypatch):
     monkeypatch.setenv("SALESOPS_TRAINING__HISTORY_WEEKS", "56")
     with_year = load_training_set(load_settings())
     assert set(YEAR_FEATURES) <= set(with_year.features)
-    assert with_year.train["event_timestamp"].nunique() == 90 - 56 - 8
-    assert not with_year.frame[with_year.features].isna().any().any()
+    assert with_year.train_keys["event_timestamp"].nunique() == 90 - 56 - 8
+    assert np.isfinite(with_year.train_inputs.x).all()
+    assert not with_year.holdout[with_year.features].isna().any().any()
 
 
 def test_retail_data_trains_end_to_end(cli, workspace, monkeypatch):
@@ -143,7 +148,7 @@ def test_retail_data_trains_end_to_end(cli, workspace, monkeypatch):
 
     # returns stay in the actuals the metrics read; the model's target floors them at 0
     training_set = load_training_set(settings)
-    assert (training_set.frame["weekly_sales"] < 0).any()
+    assert (training_set.y_train < 0).any()
     arrays = training_set.arrays()
     scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
     assert (arrays["y_train"] < 0).any() and np.isfinite(scalers.encode_y(arrays["y_train"])).all()

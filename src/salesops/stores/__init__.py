@@ -39,7 +39,10 @@ PREDICTION_LOGS: dict[str, str] = {
 #: the online store of `feature_store.online = "default"`, per profile
 DEFAULT_ONLINE: dict[str, str] = {"embedded": "sqlite", "postgres": "postgres"}
 #: Feast's `offline_store.type` -> the profile whose class renders it
-FEAST_OFFLINE_TYPES: dict[str, str] = {"duckdb": "embedded", "postgres": "postgres"}
+#: ("duckdb": Feast's own store, in the files of workspaces made before the ASOF store)
+FEAST_OFFLINE_TYPES: dict[str, str] = {
+    "salesops.stores.asof_offline.AsofDuckDBOfflineStore": "embedded", "duckdb": "embedded",
+    "postgres": "postgres"}
 
 
 def _load(path: str) -> Any:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 class EmbeddedOffline:
     profile = "embedded"
-    feast_type = "duckdb"
+    #: Feast's DuckDB store with an ASOF point-in-time join (`asof_offline`)
+    feast_type = "salesops.stores.asof_offline.AsofDuckDBOfflineStore"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -64,7 +65,7 @@ class EmbeddedOffline:
                 "cache_ttl_seconds": 60}
 
     def offline_section(self) -> dict[str, Any]:
-        return {"type": "duckdb"}
+        return {"type": self.feast_type}
 
     def view_source(self, view: str, workspace: Workspace) -> dict[str, Any]:
         # absolute: Feast resolves relative file sources against the repo for retrieval but

@@ -16,6 +16,7 @@ fails after its epochs for a reason its data showed before them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from salesops.features.schema import (
     YEAR_FEATURES,
     YEAR_HISTORY_WEEKS,
 )
-from salesops.training.inputs import model_inputs
+from salesops.training.inputs import ModelInputs, input_names, model_inputs
 from salesops.training.split import (
     MIN_FIT_WEEKS,
     VALIDATION_WEEKS,
@@ -44,6 +45,13 @@ if TYPE_CHECKING:  # the config needs pydantic, which a bare GPU box may lack (b
     from salesops.config import Settings
 
 KEYS = ["store", "dept", TIMESTAMP]
+#: the set's row order: by week, so that the fitting, early-stopping and holdout rows are
+#: three contiguous runs (slices, not copies), then by series
+ORDER = [TIMESTAMP, "store", "dept"]
+#: rows per batch streamed from the offline store
+BATCH_ROWS = 1 << 17
+#: the entity column that carries each key's place in the set through the join
+ROW = "training_row"
 
 
 def model_features(history_weeks: int) -> list[str]:
@@ -55,7 +63,15 @@ def model_features(history_weeks: int) -> list[str]:
 
 @dataclass
 class TrainingSet:
-    frame: pd.DataFrame  # KEYS + MODEL_FEATURES + TARGET, sorted by week
+    """The rows before the holdout as the network's inputs (never a frame of every feature
+    column: at 10M rows that alone is 3 GB), the holdout as a frame (the metrics, baselines
+    and the logged model's input example read its columns)."""
+
+    train_inputs: ModelInputs  # every week before the holdout, in ORDER
+    y_train: np.ndarray  # float64, the target of those rows
+    train_keys: pd.DataFrame  # KEYS of those rows
+    fit_rows: int  # the first `fit_rows` are fitted on, the rest drive early stopping
+    holdout: pd.DataFrame  # KEYS + MODEL_FEATURES + TARGET, in ORDER
     holdout_start: pd.Timestamp
     fingerprint: str
     features: list[str]  # what the model reads (see the module docstring)
@@ -65,27 +81,42 @@ class TrainingSet:
     data_report: dict[str, Any] | None = None
 
     @property
-    def train(self) -> pd.DataFrame:
-        """Every week before the holdout (fitting plus early-stopping validation)."""
-        return self.frame[self.frame[TIMESTAMP] < self.holdout_start]
+    def train_rows(self) -> int:
+        """Rows before the holdout (fitting plus early-stopping validation)."""
+        return len(self.y_train)
 
     @property
-    def holdout(self) -> pd.DataFrame:
-        return self.frame[self.frame[TIMESTAMP] >= self.holdout_start]
+    def rows(self) -> int:
+        return self.train_rows + len(self.holdout)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        train = self.train
-        weeks = np.sort(train[TIMESTAMP].unique())
-        fit = (train[TIMESTAMP] < weeks[-VALIDATION_WEEKS]).to_numpy()
-        inputs = model_inputs(train, self.features)
-        y = train[TARGET].to_numpy(np.float64)
-        return {
-            "train": inputs.take(fit), "y_train": y[fit],
-            "val": inputs.take(~fit), "y_val": y[~fit],
-        }
+    def arrays(self) -> dict[str, Any]:
+        fit, val = slice(0, self.fit_rows), slice(self.fit_rows, None)
+        return {"train": self.train_inputs.take(fit), "y_train": self.y_train[fit],
+                "val": self.train_inputs.take(val), "y_val": self.y_train[val]}
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, holdout_start: pd.Timestamp, fingerprint: str,
+                   features: list[str], **lineage: Any) -> TrainingSet:
+        """The set of a frame of KEYS + MODEL_FEATURES + TARGET held in memory whole."""
+        frame = frame.sort_values(ORDER, kind="stable").reset_index(drop=True)
+        train = frame[TIMESTAMP] < holdout_start
+        weeks = np.sort(frame.loc[train, TIMESTAMP].unique())
+        fit_end = weeks[-VALIDATION_WEEKS] if len(weeks) >= VALIDATION_WEEKS else weeks[0]
+        rows = _TrainRows(int(train.sum()), features)
+        rows.add(frame[train].assign(**{ROW: np.arange(int(train.sum()))}))
+        return cls(*rows.result(frame[train]), fit_rows=int((frame[TIMESTAMP] < fit_end).sum()),
+                   holdout=frame[~train].reset_index(drop=True), holdout_start=holdout_start,
+                   fingerprint=fingerprint, features=features, **lineage)
 
 
 def load_training_set(settings: Settings) -> TrainingSet:
+    """The point-in-time set of the last build, through Feast's `training_features`.
+
+    Everything that can be checked from the keys (the weeks and the split) is checked before
+    the join. The join's rows stream in batches sorted by week (on the embedded store,
+    DuckDB sorts; another store's frame is sorted here), each turned into model inputs as it
+    arrives, so that at no point is every feature column of every row held at once.
+    """
     from salesops.features import feast_ops
     from salesops.features.offline import read_manifest
 
@@ -100,19 +131,113 @@ def load_training_set(settings: Settings) -> TrainingSet:
     keys = _keys_with_history(_target_keys(settings, workspace), history_weeks)
     if keys.empty:  # before asking Feast for nothing
         raise _no_rows(history_weeks, holdout_weeks)
+    weeks = np.sort(keys[TIMESTAMP].unique())
+    holdout_start = _check_weeks(weeks, holdout_weeks, history_weeks)
+    features = model_features(history_weeks)
+    # each key's place in the set rides along the join (an entity column comes back as it
+    # went in): rows are put in place as they arrive, in whatever order the store sends them
+    keys = keys.sort_values(ORDER, kind="stable", ignore_index=True)
+    keys[ROW] = np.arange(len(keys))
+    train_rows = int((keys[TIMESTAMP] < holdout_start).sum())
+    train = _TrainRows(train_rows, features)
+    checks = _FiniteCheck([*features, TARGET])
+    holdout = []
     with feast_ops.quiet_feast(workspace):
         service = store.get_feature_service("training_features")
-        frame = store.get_historical_features(entity_df=keys, features=service).to_df()
-    features = model_features(history_weeks)
-    frame = frame[KEYS + list(MODEL_FEATURES) + [TARGET]]
-    if frame[TIMESTAMP].dt.tz is None:  # the Postgres offline store returns naive UTC
-        frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize("UTC")
-    frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
-    holdout_start = check_training_frame(frame, features, holdout_weeks, history_weeks)
-    return TrainingSet(frame=frame, holdout_start=holdout_start,
+        job = store.get_historical_features(entity_df=keys, features=service)
+        for batch in _batches(job):
+            checks.add(batch)
+            in_train = batch[ROW].to_numpy() < train_rows
+            train.add(batch[in_train])
+            holdout.append(batch[~in_train])
+    checks.raise_if_any(len(keys))
+    fit_end = weeks[-holdout_weeks - VALIDATION_WEEKS]
+    holdout = pd.concat(holdout, ignore_index=True).sort_values(ROW, ignore_index=True)
+    if len(holdout) != len(keys) - train_rows:
+        raise DataError(f"the offline store returned {len(holdout):,} holdout rows for "
+                        f"{len(keys) - train_rows:,} keys",
+                        hint="rebuild with `salesops features build`")
+    return TrainingSet(*train.result(keys.iloc[:train_rows]),
+                       fit_rows=int((keys[TIMESTAMP] < fit_end).sum()),
+                       holdout=holdout.drop(columns=ROW), holdout_start=holdout_start,
                        fingerprint=manifest["fingerprint"], features=features,
                        policies=manifest.get("policies") or {},
                        data_report=manifest.get("data_report"))
+
+
+def _batches(job) -> Iterator[pd.DataFrame]:
+    """The join's rows (ROW, KEYS, MODEL_FEATURES, TARGET), a batch at a time where the store
+    can stream them (the embedded one), else its whole frame."""
+    from salesops.stores.asof_offline import AsofRetrievalJob
+
+    columns = [ROW, *KEYS, *MODEL_FEATURES, TARGET]
+    if isinstance(job, AsofRetrievalJob):
+        for batch in job.to_record_batches(batch_rows=BATCH_ROWS):
+            yield batch.select(columns).to_pandas()
+        return
+    frame = job.to_df()[columns]
+    if frame[TIMESTAMP].dt.tz is None:  # the Postgres offline store returns naive UTC
+        frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize("UTC")
+    yield frame
+
+
+class _TrainRows:
+    """The training rows' inputs and target, each batch's rows put at their ROW in arrays
+    sized once (a list of batches joined at the end would hold every row twice)."""
+
+    def __init__(self, rows: int, features: list[str]) -> None:
+        width = len(input_names(features))
+        self.features = features
+        self.x = np.empty((rows, width), dtype=np.float32)
+        self.ids = np.empty((rows, 2), dtype=np.int64)
+        self.level = np.empty(rows, dtype=np.float64)
+        self.y = np.empty(rows, dtype=np.float64)
+        self.seen = np.zeros(rows, dtype=bool)
+        self.added = 0
+
+    def add(self, batch: pd.DataFrame) -> None:
+        if batch.empty:
+            return
+        at = batch[ROW].to_numpy()
+        inputs = model_inputs(batch, self.features)
+        self.x[at], self.ids[at], self.level[at] = inputs.x, inputs.ids, inputs.level
+        self.y[at] = batch[TARGET].to_numpy(np.float64)
+        self.seen[at] = True
+        self.added += len(at)
+
+    def result(self, keys: pd.DataFrame) -> tuple[ModelInputs, np.ndarray, pd.DataFrame]:
+        missing = int((~self.seen).sum())
+        if self.added != len(self.y) - missing:
+            raise DataError("the offline store returned a training row twice",
+                            hint="rebuild with `salesops features build`")
+        if missing:
+            raise DataError(f"the offline store returned no row for {missing:,} of the "
+                            f"{len(self.y):,} training keys",
+                            hint="rebuild with `salesops features build`")
+        return (ModelInputs(self.x, self.ids, self.level), self.y,
+                keys[KEYS].reset_index(drop=True))
+
+
+class _FiniteCheck:
+    """Counts, batch by batch, the non-finite values of the columns the model reads."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.bad = dict.fromkeys(columns, 0)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        for column in self.bad:
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            self.bad[column] += int((~np.isfinite(values)).sum())
+
+    def raise_if_any(self, rows: int) -> None:
+        bad = {column: count for column, count in self.bad.items() if count}
+        if not bad:
+            return
+        (first, count), *others = bad.items()
+        also = ", ".join(f"{name}: {n:,}" for name, n in others)
+        raise DataError(f"training set: {first} has {count:,} non-finite values of "
+                        f"{rows:,} rows" + (f" (and {also})" if also else ""),
+                        hint="rebuild with `salesops features build`")
 
 
 def check_training_frame(frame: pd.DataFrame, features: list[str], holdout_weeks: int,
@@ -125,7 +250,16 @@ def check_training_frame(frame: pd.DataFrame, features: list[str], holdout_weeks
     """
     if frame.empty:
         raise _no_rows(history_weeks, holdout_weeks)
-    weeks = np.sort(frame[TIMESTAMP].unique())
+    holdout_start = _check_weeks(np.sort(frame[TIMESTAMP].unique()), holdout_weeks,
+                                 history_weeks)
+    checks = _FiniteCheck([*features, TARGET])
+    checks.add(frame)
+    checks.raise_if_any(len(frame))
+    return holdout_start
+
+
+def _check_weeks(weeks: np.ndarray, holdout_weeks: int, history_weeks: int) -> pd.Timestamp:
+    """The first holdout week, once the weeks are enough for every part of the split."""
     needed = feature_weeks_needed(holdout_weeks)
     if len(weeks) < needed:
         raise DataError(f"training set: {len(weeks)} weeks of training rows; training needs "
@@ -133,25 +267,8 @@ def check_training_frame(frame: pd.DataFrame, features: list[str], holdout_weeks
                         f"stopping, {holdout_weeks} holdout weeks)",
                         hint=f"build at least {data_weeks_needed(history_weeks, holdout_weeks)}"
                              " --weeks or lower training.holdout_weeks")
-    hint = "rebuild with `salesops features build`"
-    bad = {}
-    for column in [*features, TARGET]:
-        values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        count = int((~np.isfinite(values)).sum())
-        if count:
-            bad[column] = count
-    if bad:
-        (first, count), *others = bad.items()
-        also = ", ".join(f"{name}: {n:,}" for name, n in others)
-        raise DataError(f"training set: {first} has {count:,} non-finite values of "
-                        f"{len(frame):,} rows" + (f" (and {also})" if also else ""), hint=hint)
-    holdout_start = pd.Timestamp(weeks[-holdout_weeks])
-    in_holdout = frame[TIMESTAMP] >= holdout_start
-    # the week count above implies both parts; checked anyway, as the split's contract
-    for part, rows in (("holdout", in_holdout), ("training part", ~in_holdout)):
-        if not rows.any():
-            raise DataError(f"training set: the {part} is empty", hint=hint)
-    return holdout_start
+    # the count implies a training part and a holdout, each of whole weeks
+    return pd.Timestamp(weeks[-holdout_weeks])
 
 
 def _no_rows(history_weeks: int, holdout_weeks: int) -> DataError:

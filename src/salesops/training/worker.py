@@ -173,7 +173,7 @@ def _gate(settings: Settings, name: str, holdout, predictions, baselines: dict,
 def _run_shape(training_set, info) -> dict:
     """Where and on how much the model was trained: a run param and a summary field each."""
     return {"world_size": info.world_size, "threads": _threads(), "backend": info.backend,
-            "train_rows": len(training_set.train), "holdout_rows": len(training_set.holdout),
+            "train_rows": training_set.train_rows, "holdout_rows": len(training_set.holdout),
             "holdout_start": training_set.holdout_start.date().isoformat()}
 
 
