@@ -207,7 +207,6 @@ class AsofRetrievalJob(RetrievalJob):
         self._entity_df = entity_df
         self._query_of = lambda order_by=None: asof_query(
             "__entity_df", timestamp, views, list(entity_df.columns), order_by)
-        self._query = self._query_of()
         self._odfvs = odfvs
         self._full_feature_names = full_feature_names
         self._metadata = metadata
@@ -223,10 +222,6 @@ class AsofRetrievalJob(RetrievalJob):
     @property
     def metadata(self) -> RetrievalMetadata:
         return self._metadata
-
-    @property
-    def query(self) -> str:
-        return self._query
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config=_settings(self._config))
@@ -247,7 +242,7 @@ class AsofRetrievalJob(RetrievalJob):
     def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
         con = self._connect()
         try:
-            return con.sql(self._query).to_arrow_table()
+            return con.sql(self._query_of()).to_arrow_table()
         finally:
             con.close()
 
@@ -261,7 +256,7 @@ class AsofRetrievalJob(RetrievalJob):
         """Write the result to a parquet file, streamed (on-demand views not applied)."""
         con = self._connect()
         try:
-            con.sql(self._query).write_parquet(str(path))
+            con.sql(self._query_of()).write_parquet(str(path))
         finally:
             con.close()
         return Path(path)

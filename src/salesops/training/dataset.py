@@ -52,6 +52,7 @@ ORDER = [TIMESTAMP, "store", "dept"]
 BATCH_ROWS = 1 << 17
 #: the entity column that carries each key's place in the set through the join
 ROW = "training_row"
+REBUILD = "rebuild with `salesops features build`"
 
 
 def model_features(history_weeks: int) -> list[str]:
@@ -113,9 +114,9 @@ def load_training_set(settings: Settings) -> TrainingSet:
     """The point-in-time set of the last build, through Feast's `training_features`.
 
     Everything that can be checked from the keys (the weeks and the split) is checked before
-    the join. The join's rows stream in batches sorted by week (on the embedded store,
-    DuckDB sorts; another store's frame is sorted here), each turned into model inputs as it
-    arrives, so that at no point is every feature column of every row held at once.
+    the join. The join's rows stream in batches where the store can (the embedded one), in
+    any order; each row goes to its place in ORDER (its ROW) as model inputs, so that at no
+    point is every feature column of every row held at once.
     """
     from salesops.features import feast_ops
     from salesops.features.offline import read_manifest
@@ -156,7 +157,7 @@ def load_training_set(settings: Settings) -> TrainingSet:
     if len(holdout) != len(keys) - train_rows:
         raise DataError(f"the offline store returned {len(holdout):,} holdout rows for "
                         f"{len(keys) - train_rows:,} keys",
-                        hint="rebuild with `salesops features build`")
+                        hint=REBUILD)
     return TrainingSet(*train.result(keys.iloc[:train_rows]),
                        fit_rows=int((keys[TIMESTAMP] < fit_end).sum()),
                        holdout=holdout.drop(columns=ROW), holdout_start=holdout_start,
@@ -209,11 +210,11 @@ class _TrainRows:
         missing = int((~self.seen).sum())
         if self.added != len(self.y) - missing:
             raise DataError("the offline store returned a training row twice",
-                            hint="rebuild with `salesops features build`")
+                            hint=REBUILD)
         if missing:
             raise DataError(f"the offline store returned no row for {missing:,} of the "
                             f"{len(self.y):,} training keys",
-                            hint="rebuild with `salesops features build`")
+                            hint=REBUILD)
         return (ModelInputs(self.x, self.ids, self.level), self.y,
                 keys[KEYS].reset_index(drop=True))
 
@@ -237,7 +238,7 @@ class _FiniteCheck:
         also = ", ".join(f"{name}: {n:,}" for name, n in others)
         raise DataError(f"training set: {first} has {count:,} non-finite values of "
                         f"{rows:,} rows" + (f" (and {also})" if also else ""),
-                        hint="rebuild with `salesops features build`")
+                        hint=REBUILD)
 
 
 def check_training_frame(frame: pd.DataFrame, features: list[str], holdout_weeks: int,
