@@ -87,7 +87,7 @@ PROGRESS = "".join(f"   0.0s {line}\n" for line in [
     "90 weeks (synthetic, seed 42)",
     "features: dept_weekly 996, store_weekly 249, sales_target 984 rows engineered and "
     "validated",
-    "feast apply: 7 objects registered",
+    "feast apply: 7 objects registered (no registry yet)",
     "wrote the week of 2024-09-27 for 12 series online",
 ])
 

@@ -51,6 +51,9 @@ class BuildResult:
     fingerprint: str
     data_report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    #: the Feast work the build did: `apply` ran (and why) or was skipped, the online rows
+    #: were `written` or `copied` forward unchanged (see `features.changes`)
+    feast: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,8 +89,10 @@ def _build(settings: Settings, workspace: Workspace, append_weeks: int,
     _check_long_enough(settings, report)
     frames = _engineer(dataset, report, timings, progress)
     _complete_manifest(manifest, frames, report)
-    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, progress)
-    return _result(manifest, report, frames, append_weeks, online, timings)
+    feast: dict[str, str] = {}
+    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, feast,
+                               progress)
+    return _result(manifest, report, frames, append_weeks, online, timings, feast)
 
 
 def _engineer(dataset: SalesDataset, report: DataReport, timings: dict[str, float],
@@ -118,7 +123,8 @@ def _complete_manifest(manifest: dict[str, Any], frames: FeatureFrames,
 
 
 def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
-            append_weeks: int, online: int, timings: dict[str, float]) -> BuildResult:
+            append_weeks: int, online: int, timings: dict[str, float],
+            feast: dict[str, str]) -> BuildResult:
     return BuildResult(
         source=manifest["source"],
         rows=report.rows,
@@ -134,12 +140,13 @@ def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
         fingerprint=manifest["fingerprint"],
         data_report=report.to_dict(),
         timings=timings,
+        feast=feast,
     )
 
 
 def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDataset,
                       frames: FeatureFrames, manifest: dict[str, Any], timings: dict[str, float],
-                      progress: Progress) -> int:
+                      feast: dict[str, str], progress: Progress) -> int:
     """Fill a new generation (files, registry, online rows, manifest) and switch to it in one
     step; a failure or a kill before the switch leaves the current generation as it was.
     The offline store stages its tables beside the files and switches them just before.
@@ -155,7 +162,7 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
             offline.write_frames(frames, staged)
             store.stage(tables)
         checkpoint("build.after_files")
-        online = _fill_feast(workspace, staged, frames, timings, progress)
+        online = _fill_feast(workspace, staged, frames, timings, feast, progress)
         offline.write_manifest(staged, manifest)
         checkpoint("build.before_switch")
         store.switch(tables, manifest)
@@ -164,21 +171,57 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
 
 
 def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
-                timings: dict[str, float], progress: Progress) -> int:
-    """`feast apply`, then the week to forecast into the staged online store."""
-    from salesops.features import feast_ops
+                timings: dict[str, float], feast: dict[str, str], progress: Progress) -> int:
+    """`feast apply` when the definitions changed, then the week to forecast into the staged
+    online store: copied forward from the current generation when the rows are the same
+    (`features.changes`), else written whole. Feast is opened only for work it must do."""
+    from salesops.features import changes, feast_ops
+    from salesops.stores import online_class
 
-    with _timed(timings, "apply"):
-        feature_store = feast_ops.open_store(workspace, staged)
-        count = feast_ops.apply(feature_store, workspace)
-    progress(f"feast apply: {count} objects registered")
-    checkpoint("build.after_apply")
     rows = frames.online_rows()
-    with _timed(timings, "online"):
-        feast_ops.write_online(feature_store, workspace, rows)
     online = len(rows["dept_weekly"])
-    progress(f"wrote the week of {frames.next_week.date()} for {online:,} series online")
+    with _timed(timings, "apply"):
+        definitions = changes.definitions_digest(workspace)
+        digest = changes.online_digest(definitions, rows)
+        reason = changes.apply_needed(workspace, definitions)
+        copy = (digest == changes.current_online_digest(workspace)
+                and online_class(_online_section(workspace)["type"]).can_copy_forward)
+        if reason is None and not copy:
+            # apply is what creates the staged generation's (empty) online tables
+            reason = "online rows changed: apply creates the staged online tables"
+        feature_store = None
+        if reason is not None:
+            feature_store = feast_ops.open_store(workspace, staged)
+            count = feast_ops.apply(feature_store, workspace)
+            changes.record_apply(workspace, definitions)
+    feast["apply"] = f"ran: {reason}" if reason is not None else "skipped: unchanged"
+    progress(f"feast apply: {count} objects registered ({reason})" if reason is not None
+             else "feast apply skipped: the registry holds these definitions")
+    checkpoint("build.after_apply")
+    with _timed(timings, "online"):
+        copied = copy and online_class(_online_section(workspace)["type"]).copy_forward(
+            workspace, staged)
+        if copied:
+            feast_ops.write_generation_yaml(workspace, staged)
+        else:
+            if feature_store is None:  # the current online store was gone: apply makes one
+                feature_store = feast_ops.open_store(workspace, staged)
+                feast_ops.apply(feature_store, workspace)
+                changes.record_apply(workspace, definitions)
+                feast["apply"] = "ran: the current online store was gone"
+            feast_ops.write_online(feature_store, workspace, rows)
+        changes.write_online_digest(staged, digest)
+    feast["online"] = "copied" if copied else "written"
+    progress(f"kept the week of {frames.next_week.date()} for {online:,} series online "
+             "(unchanged, copied forward)" if copied else
+             f"wrote the week of {frames.next_week.date()} for {online:,} series online")
     return online
+
+
+def _online_section(workspace: Workspace) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(workspace.feature_store_yaml.read_text())["online_store"]
 
 
 def _load(settings: Settings, workspace: Workspace, append_weeks: int,

@@ -58,6 +58,14 @@ def open_store(workspace: Workspace, generation: Generation | None = None) -> Fe
         return FeatureStore(repo_path=str(workspace.feature_repo), fs_yaml_file=yaml_file)
 
 
+def write_generation_yaml(workspace: Workspace, generation: Generation) -> Path:
+    """The staged generation's feature_store.yaml, for a build that does not open Feast."""
+    import yaml
+
+    return _generation_yaml(yaml.safe_load(workspace.feature_store_yaml.read_text()),
+                            generation)
+
+
 def _generation_yaml(config: dict[str, Any], generation: Generation) -> Path:
     """A copy of the repo's config whose online store is the staged generation's own (the
     online store's class says what that means)."""

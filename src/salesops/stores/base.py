@@ -102,3 +102,12 @@ class OnlineStore(Protocol):
     def staged_section(section: dict[str, Any], generation: Generation) -> dict[str, Any]:
         """The rendered section changed so that a build fills the staged generation's online
         store, which then switches in with the generation (or the server's tables)."""
+
+    #: whether `copy_forward` can succeed (a build that cannot copy applies first)
+    can_copy_forward: bool
+
+    @staticmethod
+    def copy_forward(workspace: Workspace, generation: Generation) -> bool:
+        """Make the staged generation's online store hold what the current one holds, for a
+        build whose online rows did not change; False where that is not possible, and the
+        build writes every row instead."""

@@ -110,6 +110,23 @@ class SqliteOnline:
     def staged_section(section: dict[str, Any], generation: Generation) -> dict[str, Any]:
         return {**section, "path": str(generation.online_db.absolute())}
 
+    #: whether `copy_forward` can succeed (a build that cannot copy applies first)
+    can_copy_forward = True
+
+    @staticmethod
+    def copy_forward(workspace: Workspace, generation: Generation) -> bool:
+        """Start the staged generation's online store as a copy of the current one's (a
+        file per generation: the current one is never written, so a killed build leaves
+        it whole). Copied through SQLite's backup API: a consistent copy even while a
+        server reads it."""
+        current = workspace.online_db
+        if not current.is_file():
+            return False
+        with (sqlite3.connect(f"file:{current}?mode=ro", uri=True) as source,
+              sqlite3.connect(generation.online_db) as target):
+            source.backup(target)
+        return True
+
 
 def _size(path) -> str:
     return f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else ""

@@ -138,6 +138,14 @@ class PostgresOnline:
         # the schema `postgres_tables.switch_tables` moves the online tables from
         return {**section, "db_schema": server.online_staging_schema(section["db_schema"])}
 
+    can_copy_forward = False
+
+    @staticmethod
+    def copy_forward(workspace: Workspace, generation: Generation) -> bool:
+        # the staging schema starts empty and is switched in whole: a full write is what
+        # fills it (copying the live tables server-side is a possible later saving)
+        return False
+
 
 def server_state(settings: Settings) -> StoreState:
     """The server's line for `status`: reachable or not, never an exception."""

@@ -38,3 +38,11 @@ class RedisOnline:
     @staticmethod
     def staged_section(section: dict[str, Any], generation: Generation) -> dict[str, Any]:
         return section
+
+    can_copy_forward = False
+
+    @staticmethod
+    def copy_forward(workspace: Workspace, generation: Generation) -> bool:
+        # written in place, shared by every workspace on the server: whether it still holds
+        # the current generation's rows is not known here, so every build writes them
+        return False
