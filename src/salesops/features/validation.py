@@ -6,6 +6,7 @@ rows by their keys, so a user can find them; nothing has been written at that po
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -44,7 +45,7 @@ def _dept_schema() -> pa.DataFrameSchema:
         nullable = name in YEAR_FEATURES
         columns[name] = _float(_NONNEG, nullable=nullable) if nonneg else _float(nullable=nullable)
     columns["sales_zero_share_8"] = _float(pa.Check.in_range(0, 1))
-    return pa.DataFrameSchema(columns, strict=True, unique=["store", "dept", TIMESTAMP])
+    return pa.DataFrameSchema(columns, strict=True)
 
 
 def _store_schema() -> pa.DataFrameSchema:
@@ -70,16 +71,22 @@ def _store_schema() -> pa.DataFrameSchema:
             columns[name] = _float(pa.Check.in_range(0, 100))
         else:  # temperature (°F)
             columns[name] = _float(pa.Check.in_range(-80, 140))
-    return pa.DataFrameSchema(columns, strict=True, unique=["store", TIMESTAMP])
+    return pa.DataFrameSchema(columns, strict=True)
 
 
 def _target_schema() -> pa.DataFrameSchema:
     # a week of returns is negative (data.negative_sales = "keep"); an unknown week has no row
     columns = {"store": _KEY, "dept": _KEY, TIMESTAMP: _TS, TARGET: _float()}
-    return pa.DataFrameSchema(columns, strict=True, unique=["store", "dept", TIMESTAMP])
+    return pa.DataFrameSchema(columns, strict=True)
 
 
 SCHEMAS = {"dept_weekly": _dept_schema, "store_weekly": _store_schema, "sales_target": _target_schema}
+#: each frame's key: no two rows may share it (checked over the whole frame, see `_repeated`)
+KEYS = {"dept_weekly": ["store", "dept", TIMESTAMP], "store_weekly": ["store", TIMESTAMP],
+        "sales_target": ["store", "dept", TIMESTAMP]}
+#: rows pandera checks at once: its checks' temporaries are one slice's (a whole 10M-row
+#: frame at once took 1.5 GB more, the build's peak)
+SLICE_ROWS = 1 << 20
 
 
 def validate(frames: FeatureFrames) -> None:
@@ -90,14 +97,49 @@ def validate(frames: FeatureFrames) -> None:
             problems.append(f"{name}: no rows (too little history? features need "
                             f"{MIN_HISTORY_WEEKS} weeks)")
             continue
-        try:
-            SCHEMAS[name]().validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            problems.extend(_describe(name, frame, exc.failure_cases))
+        schema, cases = SCHEMAS[name](), []
+        for start in range(0, len(frame), SLICE_ROWS):
+            try:
+                schema.validate(frame.iloc[start:start + SLICE_ROWS], lazy=True)
+            except pa.errors.SchemaErrors as exc:
+                cases.append(exc.failure_cases)
+        if cases:  # a frame-wide failure (a missing column, a dtype) shows once per slice
+            problems.extend(_describe(name, frame, pd.concat(cases).drop_duplicates()))
+        problems.extend(_repeated(name, frame, KEYS[name]))
     if problems:
         shown = "; ".join(problems[:4])
         more = f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""
         raise DataError(f"feature validation failed, nothing written: {shown}{more}")
+
+
+def _repeated(name: str, frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """The rows whose key an earlier row has. A frame in strictly increasing key order (as
+    engineering writes them) has none, which one pass over the keys shows; any other order
+    is checked by hashing."""
+    if not set(keys) <= set(frame.columns):
+        return []  # the schema's strict check names the missing column
+    if _strictly_increasing([frame[key] for key in keys]):
+        return []
+    repeated = np.flatnonzero(frame.duplicated(keys).to_numpy())
+    if not len(repeated):
+        return []
+    where = ", ".join(_row_label(frame, frame.index[i]) for i in repeated[:3])
+    return [f"{name}: {len(repeated)} row(s) repeat a key ({', '.join(keys)}): {where}"]
+
+
+def _strictly_increasing(columns: list[pd.Series]) -> bool:
+    """Whether each row's key is greater than the row's before, comparing column by column
+    (False for keys that are not numbers or timestamps: those are hashed instead)."""
+    if not all(pd.api.types.is_numeric_dtype(c) or pd.api.types.is_datetime64_any_dtype(c)
+               for c in columns):
+        return False
+    increasing, tied = np.zeros(len(columns[0]) - 1, bool), np.ones(len(columns[0]) - 1, bool)
+    for column in columns:
+        values = column.array.asi8 if pd.api.types.is_datetime64_any_dtype(column) else (
+            column.to_numpy())
+        increasing |= tied & (values[1:] > values[:-1])
+        tied &= values[1:] == values[:-1]
+    return bool(increasing.all())
 
 
 def _describe(name: str, frame: pd.DataFrame, cases: pd.DataFrame) -> list[str]:
@@ -105,6 +147,10 @@ def _describe(name: str, frame: pd.DataFrame, cases: pd.DataFrame) -> list[str]:
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
         rows = [int(i) for i in group["index"].dropna().unique()[:3]]
         where = ", ".join(_row_label(frame, i) for i in rows)
+        if pd.isna(column):  # a frame-wide check (a missing column): the case names it
+            cases_named = ", ".join(str(case) for case in group["failure_case"].unique()[:3])
+            lines.append(f"{name}: {check} fails for {cases_named}")
+            continue
         count = group["index"].nunique() or len(group)
         lines.append(f"{name}.{column}: {count} row(s) fail {check}" + (f" ({where})" if where else ""))
     return lines
