@@ -18,8 +18,9 @@ WORKDIR /src
 COPY pyproject.toml requirements.lock README.md ./
 COPY src ./src
 COPY feature_repo ./feature_repo
-# every other dependency at the version in requirements.lock
-RUN pip install -c requirements.lock . && pip check
+# every other dependency at the version in requirements.lock; [ray]: the image is also the
+# KubeRay head's and workers' (profile `ray`)
+RUN pip install -c requirements.lock ".[ray]" && pip check
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 salesops \

@@ -95,7 +95,7 @@ class DataSection(Section):
 
 
 class FeatureStoreSection(Section):
-    profile: Literal["embedded", "postgres"] = "embedded"
+    profile: Literal["embedded", "postgres", "ray"] = "embedded"
     online: Literal["default", "redis"] = "default"
     postgres_url: SecretStr | None = None
     postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = (
@@ -116,6 +116,29 @@ class FeatureStoreSection(Section):
         None, description="file holding the password, when the URL has none (nor PGPASSWORD)")
     redis_url: SecretStr | None = None
     ttl_days: int = Field(14, ge=7, le=60, description="feature view TTL")
+
+
+class RaySection(Section):
+    """The `ray` profile: where Feast's Ray offline store and compute engine run, and the
+    size of the KubeRay `RayCluster` that `infra up --backend kubernetes` creates."""
+
+    address: str | None = Field(
+        None, description="a running Ray cluster (`ray://host:10001`); none: a local Ray "
+        "runtime per process (local backend), the RayCluster's head (kubernetes)")
+    num_cpus: int = Field(2, ge=1, le=1_024, description="CPUs of the local Ray runtime")
+    head_cpu: str = "1"
+    head_memory: str = "2Gi"
+    worker_cpu: str = "1"
+    worker_memory: str = "2Gi"
+    min_workers: int = Field(0, ge=0)
+    max_workers: int = Field(4, ge=1)
+
+    @field_validator("max_workers")
+    @classmethod
+    def _range(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("min_workers", 0):
+            raise ValueError("must be at least ray.min_workers")
+        return value
 
 
 class MlflowSection(Section):
@@ -216,6 +239,7 @@ class Settings(BaseSettings):
     backend: BackendSection = Field(default_factory=BackendSection)
     data: DataSection = Field(default_factory=DataSection)
     feature_store: FeatureStoreSection = Field(default_factory=FeatureStoreSection)
+    ray: RaySection = Field(default_factory=RaySection)
     mlflow: MlflowSection = Field(default_factory=MlflowSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
     serving: ServingSection = Field(default_factory=ServingSection)

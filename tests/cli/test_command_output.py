@@ -46,6 +46,16 @@ CONFIG_SHOW = text('''
     # redis_url = (not set)
     ttl_days = 14
 
+    [ray]
+    # address = (not set)
+    num_cpus = 2
+    head_cpu = "1"
+    head_memory = "2Gi"
+    worker_cpu = "1"
+    worker_memory = "2Gi"
+    min_workers = 0
+    max_workers = 4
+
     [mlflow]
     # tracking_uri = (not set)
     experiment = "salesops-demand"

@@ -1,4 +1,5 @@
-"""Where data lives. One class per offline store (`embedded`: parquet + DuckDB, `postgres`)
+"""Where data lives. One class per offline store (`embedded`: parquet + DuckDB, `postgres`,
+`ray`: embedded's parquet read by Feast's Ray store)
 and per online store (`sqlite`, `postgres`, `redis`), behind the interfaces of `base`.
 
 This module is the one place that maps the configured profile to those classes (a type
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 OFFLINE_STORES: dict[str, str] = {
     "embedded": "salesops.stores.embedded:EmbeddedOffline",
     "postgres": "salesops.stores.postgres:PostgresOffline",
+    "ray": "salesops.stores.ray:RayOffline",
 }
 #: online store type -> "module:Class"; the keys are Feast's `online_store.type` too
 ONLINE_STORES: dict[str, str] = {
@@ -35,14 +37,15 @@ ONLINE_STORES: dict[str, str] = {
 PREDICTION_LOGS: dict[str, str] = {
     "embedded": "salesops.stores.prediction_log:ParquetPredictions",
     "postgres": "salesops.stores.postgres_log:PostgresPredictions",
+    "ray": "salesops.stores.prediction_log:ParquetPredictions",
 }
 #: the online store of `feature_store.online = "default"`, per profile
-DEFAULT_ONLINE: dict[str, str] = {"embedded": "sqlite", "postgres": "postgres"}
+DEFAULT_ONLINE: dict[str, str] = {"embedded": "sqlite", "postgres": "postgres", "ray": "sqlite"}
 #: Feast's `offline_store.type` -> the profile whose class renders it
 #: ("duckdb": Feast's own store, in the files of workspaces made before the ASOF store)
 FEAST_OFFLINE_TYPES: dict[str, str] = {
     "salesops.stores.asof_offline.AsofDuckDBOfflineStore": "embedded", "duckdb": "embedded",
-    "postgres": "postgres"}
+    "postgres": "postgres", "ray": "ray"}
 
 
 def _load(path: str) -> Any:

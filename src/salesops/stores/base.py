@@ -74,6 +74,10 @@ class OfflineStore(Protocol):
     def offline_section(self) -> dict[str, Any]:
         """The `offline_store` section of feature_store.yaml."""
 
+    def batch_engine_section(self) -> dict[str, Any] | None:
+        """The `batch_engine` section of feature_store.yaml (where `materialize` runs), None
+        for Feast's default, in-process engine."""
+
     def view_source(self, view: str, workspace: Workspace) -> dict[str, Any]:
         """Where Feast reads the offline rows of one feature view."""
 

@@ -67,6 +67,9 @@ class EmbeddedOffline:
     def offline_section(self) -> dict[str, Any]:
         return {"type": self.feast_type}
 
+    def batch_engine_section(self) -> dict[str, Any] | None:
+        return None
+
     def view_source(self, view: str, workspace: Workspace) -> dict[str, Any]:
         # absolute: Feast resolves relative file sources against the repo for retrieval but
         # against the current directory when materializing

@@ -5,7 +5,8 @@ any current directory.
 On `postgres` the registry, offline and online stores are one server's schema, and
 `online = "redis"` moves only the online store. The file holds the password, so it is
 written readable by its owner only (a pod's copy holds `${ENV}` references that Feast
-expands instead).
+expands instead). On `ray` the offline files are `embedded`'s, read by Feast's Ray store,
+and `materialize` runs on Ray (the `batch_engine` section).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def render_feature_store_yaml(settings: Settings, workspace: Workspace) -> str:
         "online_store": online_store(settings).online_section(workspace),
         "entity_key_serialization_version": 3,
     }
+    if (engine := offline.batch_engine_section()) is not None:
+        config["batch_engine"] = engine
     return HEADER + yaml.safe_dump(config, sort_keys=False)
 
 

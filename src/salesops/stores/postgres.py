@@ -91,6 +91,9 @@ class PostgresOffline:
     def offline_section(self) -> dict[str, Any]:
         return {"type": "postgres", **_server_section(self.target)}
 
+    def batch_engine_section(self) -> dict[str, Any] | None:
+        return None
+
     def view_source(self, view: str, workspace: Workspace) -> dict[str, Any]:
         return {"type": "postgres", "table": f"{self.settings.feature_store.postgres_schema}"
                                              f".{view}"}

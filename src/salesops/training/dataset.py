@@ -168,12 +168,17 @@ def load_training_set(settings: Settings) -> TrainingSet:
 
 def _batches(job) -> Iterator[pd.DataFrame]:
     """The join's rows (ROW, KEYS, MODEL_FEATURES, TARGET), a batch at a time where the store
-    can stream them (the embedded one), else its whole frame."""
+    can stream them (the embedded and ray ones), else its whole frame."""
     from salesops.stores.asof_offline import AsofRetrievalJob
 
     columns = [ROW, *KEYS, *MODEL_FEATURES, TARGET]
     if isinstance(job, AsofRetrievalJob):
         for batch in job.to_record_batches(batch_rows=BATCH_ROWS):
+            yield batch.select(columns).to_pandas()
+        return
+    if hasattr(job, "to_ray_dataset"):  # Feast's Ray store: its blocks, not one whole frame
+        batches = job.to_ray_dataset().iter_batches(batch_size=BATCH_ROWS, batch_format="pyarrow")
+        for batch in batches:
             yield batch.select(columns).to_pandas()
         return
     frame = job.to_df()[columns]

@@ -22,7 +22,8 @@ RETRY_WAIT_S = 0.5
 REQUEST_TIMEOUT_S = 30
 #: which product brings which custom resource, for "not installed" messages
 CRD_OWNERS = {"trainjobs": "Kubeflow Trainer (trainer.kubeflow.org/v1alpha1 TrainJob)",
-              "inferenceservices": "KServe (serving.kserve.io/v1beta1 InferenceService)"}
+              "inferenceservices": "KServe (serving.kserve.io/v1beta1 InferenceService)",
+              "rayclusters": "KubeRay (ray.io/v1 RayCluster, the ray profile's)"}
 
 
 def connect(settings: Settings):

@@ -1,4 +1,5 @@
-"""Pure builders for the objects `infra up` creates, in the order they are applied.
+"""Pure builders for the objects `infra up` creates, in the order they are applied (on the
+`ray` profile without `ray.address`, the RayCluster of `raycluster_spec` last).
 
 Each function takes the settings (and, for the Secret, the credentials) and returns a
 manifest dict built from `kubernetes.client` models. No API calls here.
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 from salesops.backends.kubernetes import names
 from salesops.backends.kubernetes import pod_security as pss
 from salesops.backends.kubernetes.manifests import to_manifest
+from salesops.backends.kubernetes.raycluster_spec import batch_engine, ray_cluster
 from salesops.config import Settings
 
 POSTGRES_DATA = "/var/lib/postgresql/data"
@@ -39,10 +41,14 @@ def new_credentials() -> dict[str, str]:
 
 
 def infra_objects(settings: Settings, credentials: dict[str, str]) -> list[dict[str, Any]]:
-    return [namespace(settings), service_account(settings), role(settings),
-            role_binding(settings), db_secret(settings, credentials), data_pvc(settings),
-            feature_store_config(settings), postgres_service(settings),
-            postgres_statefulset(settings), mlflow_service(settings), mlflow_deployment(settings)]
+    objects = [namespace(settings), service_account(settings), role(settings),
+               role_binding(settings), db_secret(settings, credentials), data_pvc(settings),
+               feature_store_config(settings), postgres_service(settings),
+               postgres_statefulset(settings), mlflow_service(settings),
+               mlflow_deployment(settings)]
+    if settings.feature_store.profile == "ray" and not settings.ray.address:
+        objects.append(ray_cluster(settings))  # `ray.address`: a cluster of the user's
+    return objects
 
 
 def _meta(settings: Settings, name: str, component: str):
@@ -125,7 +131,7 @@ def _volume_claim_spec(settings: Settings):
 
 def feature_store_config(settings: Settings) -> dict:
     """The `postgres` profile's feature_store.yaml; the password stays `${VAR}` (Feast expands
-    it from the pod's environment)."""
+    it from the pod's environment). On `ray`, with the RayCluster as its `batch_engine`."""
     from kubernetes import client
 
     from salesops.stores.feast_yaml import render_feature_store_yaml
@@ -137,6 +143,10 @@ def feature_store_config(settings: Settings) -> dict:
         "postgres_url": SecretStr(names.postgres_url(namespace, "${" + names.PASSWORD_ENV + "}"))})
     text = render_feature_store_yaml(settings.model_copy(update={"feature_store": fs}),
                                      Workspace(names.POD_WORKSPACE))
+    if settings.feature_store.profile == "ray":  # materialize on the RayCluster
+        import yaml
+
+        text += yaml.safe_dump({"batch_engine": batch_engine(settings)}, sort_keys=False)
     return to_manifest(client.V1ConfigMap(
         api_version="v1", kind="ConfigMap",
         metadata=_meta(settings, names.FEATURE_STORE_CONFIG, "feature-store"),

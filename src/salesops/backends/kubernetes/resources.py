@@ -35,6 +35,7 @@ TYPED = {
 CUSTOM = {
     "TrainJob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),
     "InferenceService": ("serving.kserve.io", "v1beta1", "inferenceservices"),
+    "RayCluster": ("ray.io", "v1", "rayclusters"),
 }
 
 
