@@ -39,6 +39,9 @@ def test_submit_registers_and_promotes_on_force(cli, workspace, monkeypatch):
     names = [row["name"] for row in summary["metrics"]]
     assert names == ["model", "last_week", "seasonal_naive", "mean_4w"]
     assert 1 <= summary["epochs_run"] <= 3
+    # rank 0's seconds per phase: where a run's time went besides the epochs
+    assert {"training_set", "share_rows", "train", "holdout", "gate", "log_run",
+            "log_model"} == set(summary["timings"])
 
     import mlflow
 

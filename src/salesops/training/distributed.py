@@ -30,6 +30,7 @@ class DistInfo:
     local_rank: int
     device: torch.device
     backend: str  # "nccl", "gloo", or "none" for a single process without a process group
+    local_world_size: int = 1  # ranks on this machine (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def is_main(self) -> bool:
@@ -64,7 +65,7 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistInfo:
             world_size=world_size,
             timeout=timedelta(seconds=timeout_s),
         )
-    return DistInfo(rank, world_size, local_rank, device, backend)
+    return DistInfo(rank, world_size, local_rank, device, backend, local_world_size)
 
 
 def device_for(local_rank: int, local_world_size: int, gpus: int) -> torch.device:
@@ -94,7 +95,8 @@ def shutdown(info: DistInfo) -> None:
 
 
 def broadcast_from_main(info: DistInfo, obj: Any) -> Any:
-    """Rank 0's `obj` on every rank (any picklable object)."""
+    """Rank 0's `obj` on every rank (any picklable object). For small things: every rank
+    holds the pickle and its own copy (`shared_rows` moves the training rows)."""
     if info.world_size == 1:
         return obj
     box = [obj]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
@@ -25,13 +26,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import TensorDataset
-from torch.utils.data.distributed import DistributedSampler
 
 from salesops.errors import DataError
 from salesops.training.distributed import DistInfo, all_agree_to_stop
 from salesops.training.inputs import ModelInputs
 from salesops.training.model import DemandMLP, Scalers
+from salesops.training.rank_order import RankOrder
+from salesops.training.rows import Rows, encode, train_weight_mean, val_weight_mean
 
 #: rows per forward pass when computing the validation loss (no gradients, so big is cheap)
 EVAL_BATCH = 65536
@@ -68,7 +69,7 @@ class TrainResult:
 class _Steps:
     """How one rank steps through an epoch: its shard of the rows, batch, optimizer, schedule."""
 
-    sampler: DistributedSampler
+    sampler: RankOrder
     rank_batch: int
     steps_per_epoch: int
     optimizer: torch.optim.Optimizer
@@ -86,10 +87,28 @@ def train(
     info: DistInfo,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-    """Train a DemandMLP; y in real units. Every rank calls this with the same full arrays."""
-    _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers)
-    rows, val = _rank_tensors(train_inputs, y_train, val_inputs, y_val, scalers, info)
-    id_sizes = _id_sizes(train_inputs)
+    """Train a DemandMLP; y in real units. Every rank calls this with the same full arrays,
+    in memory (the worker shares its rows encoded, through `train_encoded`)."""
+    check_inputs(train_inputs, y_train, val_inputs, y_val, scalers)
+    rows = encode(train_inputs, y_train, scalers, train_weight_mean(train_inputs.level))
+    # each rank encodes only its own slice of the validation rows; the sums are all-reduced
+    mine = slice(info.rank, None, info.world_size)
+    val = encode(val_inputs.take(mine), y_val[mine], scalers, val_weight_mean(val_inputs.level))
+    return train_encoded(rows, val, id_sizes_of(train_inputs), config, info, on_epoch)
+
+
+def train_encoded(
+    train_rows: Rows,
+    val_rows: Rows,
+    id_sizes: tuple[int, int],
+    config: TrainConfig,
+    info: DistInfo,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train on rows already encoded (`rows.encode`, or mapped by `shared_rows`): all the
+    training rows, which every rank reads (the sampler deals them out anew each epoch), and
+    this rank's validation rows."""
+    rows, val = _device_tensors(train_rows, info.device), _device_tensors(val_rows, info.device)
     module, net = _network(rows[0].shape[1], id_sizes, config, info)
     steps = _steps(module, rows, config, info)
 
@@ -123,19 +142,13 @@ def train(
     return TrainResult(final, history, best_epoch, len(history), stopped_early)
 
 
-def _rank_tensors(train_inputs, y_train, val_inputs, y_val, scalers: Scalers,
-                  info: DistInfo) -> tuple[tuple, tuple]:
-    """All training rows and this rank's slice of the validation rows, on the device, with
-    their loss weights normalized."""
-    X, ids, base, y, weight = _tensors(train_inputs, y_train, scalers, info.device)
-    # The level weights are normalized over all training rows, before any sharding, so
-    # every rank weighs a row the same way.
-    weight = weight / weight.mean()
-    # Each rank scores its own slice of the validation set; the sums are all-reduced.
-    val = _tensors(val_inputs.take(slice(info.rank, None, info.world_size)),
-                   y_val[info.rank :: info.world_size], scalers, info.device)
-    val_weight_mean = float(_level_weight(val_inputs.level).mean())
-    return (X, ids, base, y, weight), (*val[:4], val[4] / val_weight_mean)
+def _device_tensors(rows: Rows, device: torch.device) -> tuple:
+    """(x, ids, base, target, weight) on the device. On the CPU they are the arrays'
+    own memory: a mapped file's pages stay shared between the ranks."""
+    with warnings.catch_warnings():
+        # a read-only mapping: torch warns that writing would fail, and nothing writes
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return tuple(torch.from_numpy(getattr(rows, f.name)).to(device) for f in fields(rows))
 
 
 def _network(n_features: int, id_sizes: tuple[int, int], config: TrainConfig,
@@ -156,17 +169,13 @@ def _network(n_features: int, id_sizes: tuple[int, int], config: TrainConfig,
 
 
 def _steps(module: DemandMLP, rows: tuple, config: TrainConfig, info: DistInfo) -> _Steps:
-    X, _, _, y, _ = rows
-    # One sampler for one rank or N: it shuffles and shards row indices per epoch, padding so
+    # One shuffle for one rank or N: row indices shuffled and sharded per epoch, padded so
     # that every rank runs the same number of steps (DDP hangs otherwise). Batches are then
     # gathered by tensor indexing, with no per-row Python.
-    sampler: DistributedSampler = DistributedSampler(
-        TensorDataset(X, y), num_replicas=info.world_size, rank=info.rank,
-        shuffle=True, seed=config.seed,
-    )
+    sampler = RankOrder(len(rows[0]), info.world_size, info.rank, config.seed)
     # BatchNorm cannot train on a single row, hence the floor of 2 rows per rank and step.
     rank_batch = max(2, config.batch_size // info.world_size)
-    steps_per_epoch = _batches_per_epoch(len(sampler), rank_batch)
+    steps_per_epoch = _batches_per_epoch(sampler.rank_rows, rank_batch)
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -182,8 +191,7 @@ def _train_epoch(net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
                  info: DistInfo) -> float:
     """One pass over this rank's shard; the mean training loss over all ranks' rows."""
     X, ids, base, y, weight = rows
-    steps.sampler.set_epoch(epoch)
-    order = torch.as_tensor(list(steps.sampler), device=info.device)
+    order = steps.sampler.epoch(epoch).to(info.device)
     net.train()
     total = torch.zeros(2, dtype=torch.float64, device=info.device)  # loss sum, rows
     for step in range(steps.steps_per_epoch):
@@ -201,7 +209,7 @@ def _train_epoch(net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
     return _sum_over_ranks(total, info)
 
 
-def _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers: Scalers) -> None:
+def check_inputs(train_inputs, y_train, val_inputs, y_val, scalers: Scalers) -> None:
     if len(train_inputs) < 2 or len(train_inputs) != len(y_train):
         raise DataError(f"training needs >= 2 rows with one target each; got "
                         f"{len(train_inputs)} feature rows and {len(y_train)} targets")
@@ -215,23 +223,7 @@ def _check_inputs(train_inputs, y_train, val_inputs, y_val, scalers: Scalers) ->
                             f"expect {n_features} feature columns")
 
 
-def _level_weight(level: np.ndarray) -> np.ndarray:
-    """A row's loss weight: its series' recent sales level in dollars, plus one."""
-    return np.expm1(np.asarray(level, dtype=np.float64)) + 1.0
-
-
-def _tensors(inputs: ModelInputs, y: np.ndarray, scalers: Scalers, device) -> tuple:
-    """(x, ids, base, target, weight) on the device; the weight is not yet normalized."""
-    return (
-        torch.from_numpy(scalers.encode_x(inputs.x)).to(device),
-        torch.from_numpy(np.ascontiguousarray(inputs.ids)).to(device),
-        torch.from_numpy(scalers.encode_level(inputs.level)).to(device),
-        torch.from_numpy(scalers.encode_y(y)).to(device),
-        torch.from_numpy(_level_weight(inputs.level).astype(np.float32)).to(device),
-    )
-
-
-def _id_sizes(inputs: ModelInputs) -> tuple[int, int]:
+def id_sizes_of(inputs: ModelInputs) -> tuple[int, int]:
     """Embedding rows for the ids seen in training: ids are >= 1, row 0 is "unknown"."""
     if len(inputs) == 0:
         return (1, 1)
