@@ -56,12 +56,12 @@ def cli(capsys):
     return run
 
 
-#: the longest modules (serial seconds on 2 cores: 215, 219, 146, 111, 131). The one-test
+#: the longest modules (serial seconds on 2 cores: 215, 219, 146, 111, 131, 127). The one-test
 #: lifecycle goes first: xdist queues a second module behind a module of two tests or
 #: fewer at once, so the shorter handover, not postgres_profile, waits behind it.
 LONGEST = ["tests/cluster/test_lifecycle.py", "tests/training/test_faults.py",
            "tests/faults/test_build_faults.py", "tests/serving/test_handover.py",
-           "tests/features/test_postgres_profile.py"]
+           "tests/features/test_postgres_profile.py", "tests/stores/test_ray_profile.py"]
 
 
 def pytest_collection_modifyitems(config, items):
