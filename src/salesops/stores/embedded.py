@@ -65,7 +65,8 @@ class EmbeddedOffline:
                 "cache_ttl_seconds": 60}
 
     def offline_section(self) -> dict[str, Any]:
-        return {"type": self.feast_type}
+        limit = self.settings.feature_store.duckdb_memory_limit
+        return {"type": self.feast_type, **({"memory_limit": limit} if limit else {})}
 
     def batch_engine_section(self) -> dict[str, Any] | None:
         return None
