@@ -210,3 +210,19 @@ def test_the_ray_engine_materializes_what_feasts_local_engine_does(on_ray, tmp_p
             for name, store in online.items()}
     _same(read["ray"], read["local"], ["store", "dept"])
     assert read["ray"].drop(columns=["store", "dept"]).notna().to_numpy().mean() > 0.5
+
+
+def test_only_feasts_ray_job_is_read_as_a_ray_dataset(ray_available):
+    """Every Feast job has `to_ray_dataset` (the others' start a Ray runtime and copy their
+    whole result into it): the training set reads only the Ray store's job that way."""
+    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres import (
+        PostgreSQLRetrievalJob,
+    )
+    from feast.infra.offline_stores.contrib.ray_offline_store.ray import RayRetrievalJob
+
+    from salesops.stores.asof_offline import AsofRetrievalJob
+    from salesops.training.dataset import _own_ray_dataset
+
+    for job in (PostgreSQLRetrievalJob, AsofRetrievalJob):
+        assert not _own_ray_dataset(job.__new__(job))
+    assert _own_ray_dataset(RayRetrievalJob.__new__(RayRetrievalJob))

@@ -176,7 +176,7 @@ def _batches(job) -> Iterator[pd.DataFrame]:
         for batch in job.to_record_batches(batch_rows=BATCH_ROWS):
             yield batch.select(columns).to_pandas()
         return
-    if hasattr(job, "to_ray_dataset"):  # Feast's Ray store: its blocks, not one whole frame
+    if _own_ray_dataset(job):  # Feast's Ray store: its blocks, not one whole frame
         batches = job.to_ray_dataset().iter_batches(batch_size=BATCH_ROWS, batch_format="pyarrow")
         for batch in batches:
             yield batch.select(columns).to_pandas()
@@ -185,6 +185,14 @@ def _batches(job) -> Iterator[pd.DataFrame]:
     if frame[TIMESTAMP].dt.tz is None:  # the Postgres offline store returns naive UTC
         frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize("UTC")
     yield frame
+
+
+def _own_ray_dataset(job) -> bool:
+    """Whether the job's rows are a Ray dataset already (Feast's Ray store). Every Feast job
+    has `to_ray_dataset`; the others' copy their whole result into a new Ray runtime."""
+    from feast.infra.offline_stores.offline_store import RetrievalJob
+
+    return type(job).to_ray_dataset is not RetrievalJob.to_ray_dataset
 
 
 class _TrainRows:
