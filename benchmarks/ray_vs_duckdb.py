@@ -25,28 +25,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
-#: label -> (stores, depts, weeks), as benchmarks/scale.py
-SIZES = {"65K": (45, 14, 104), "1M": (100, 70, 143), "3M": (300, 70, 143)}
-PYTHON = sys.executable
-SALESOPS = str(Path(sys.executable).parent / "salesops")
-STEP_TIMEOUT_S = 1800
+# the sizes, the training-set script and the process-tree sampler are scale.py's (a sibling:
+# the script's folder is on sys.path)
+from scale import PYTHON, SALESOPS, SIZES, TRAINING_SET, peak_of_tree, print_table
 
-TRAINING_SET = """
-import resource, time
-import feast, salesops.stores.asof_offline
-from salesops.config import load_settings
-from salesops.training.dataset import load_training_set
-settings = load_settings()
-start = time.perf_counter()
-training_set = load_training_set(settings)
-print(time.perf_counter() - start, training_set.rows,
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-"""
+#: a step's most seconds: Ray's start and tasks on a small machine are slow, not hung
+STEP_TIMEOUT_S = 1800
 
 MATERIALIZE = """
 import resource, sys, time
@@ -87,32 +75,6 @@ def recent_start(weeks: int) -> str:
     return (friday - pd.Timedelta(weeks=weeks - 1)).strftime("%Y-%m-%d")
 
 
-def run_tree(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, peak summed RSS of the process and its descendants in MB, stdout)."""
-    import psutil
-
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
-        root, peak = psutil.Process(proc.pid), 0.0
-        while proc.poll() is None:
-            if time.perf_counter() - start > STEP_TIMEOUT_S:
-                proc.kill()
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): "
-                             f"{err.read()[-2000:]}")
-        out.seek(0)
-        return wall, peak / 1e6, out.read()
-
-
 def measure(label: str, root: Path, num_cpus: int) -> list[dict[str, str]]:
     stores, depts, weeks = SIZES[label]
     ws = root / "ws"
@@ -135,7 +97,7 @@ def measure(label: str, root: Path, num_cpus: int) -> list[dict[str, str]]:
         for step, cmd in steps.items():
             row = {"size": label, "built rows": f"{built:,}", "step": step, "profile": profile}
             try:
-                wall, tree_mb, out = run_tree(cmd, env)
+                wall, tree_mb, out = peak_of_tree(cmd, env, STEP_TIMEOUT_S)
                 call_s, result_rows, driver_mb = out.split()[-3:]
                 row.update({"rows out": f"{int(float(result_rows)):,}",
                             "call": f"{float(call_s):.1f} s", "process": f"{wall:.1f} s",
@@ -165,9 +127,7 @@ def main() -> None:
                 subprocess.run(["rm", "-rf", str(root)], check=False)
     header = ["size", "built rows", "step", "profile", "rows out", "call", "process",
               "driver peak RSS", "tree peak RSS"]
-    widths = [max(len(h), *(len(r.get(h, "")) for r in rows)) for h in header]
-    for row in [dict(zip(header, header)), *rows]:
-        print("  ".join(row.get(h, "").ljust(w) for h, w in zip(header, widths)))
+    print_table(rows, header)
     print(f"\n{os.cpu_count()} CPU cores; Ray local runtime {args.num_cpus} CPUs; each step a "
           "fresh process; call = the measured call, process = its whole wall time")
 

@@ -77,15 +77,19 @@ print(time.perf_counter() - start, rows, resource.getrusage(resource.RUSAGE_SELF
 """
 
 
-def peak_of_tree(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, peak of the summed RSS of the process and its descendants in MB, stdout)."""
+def peak_of_tree(cmd: list[str], env: dict[str, str],
+                 timeout_s: float | None = None) -> tuple[float, float, str]:
+    """(wall s, peak of the summed RSS of the process and its descendants in MB, stdout);
+    killed past `timeout_s`. A failure exits naming the command and its stderr's tail."""
     import psutil
 
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
         root, peak = psutil.Process(proc.pid), 0.0
         while proc.poll() is None:
+            if timeout_s is not None and time.perf_counter() - start > timeout_s:
+                proc.kill()
             try:
                 tree = [root, *root.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
@@ -94,9 +98,18 @@ def peak_of_tree(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str
             time.sleep(0.05)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): "
+                             f"{err.read()[-2000:]}")
         out.seek(0)
         return wall, peak / 1e6, out.read()
+
+
+def print_table(rows: list[dict[str, str]], header: list[str]) -> None:
+    """`rows` as columns `header`, each as wide as its widest cell."""
+    widths = [max(len(h), *(len(r.get(h, "")) for r in rows)) for h in header]
+    for row in [dict(zip(header, header)), *rows]:
+        print("  ".join(row.get(h, "").ljust(w) for h, w in zip(header, widths)))
 
 
 def measure(label: str, shape: tuple[int, int, int], root: Path) -> dict[str, str]:
@@ -152,10 +165,7 @@ def main() -> None:
             if not args.keep:
                 subprocess.run(["rm", "-rf", str(root)], check=False)
         print(json.dumps(rows[-1]), file=sys.stderr)
-    header = list(rows[0])
-    widths = [max(len(h), *(len(r.get(h, "")) for r in rows)) for h in header]
-    for row in [dict(zip(header, header)), *rows]:
-        print("  ".join(row.get(h, "").ljust(w) for h, w in zip(header, widths)))
+    print_table(rows, list(rows[0]))
     print(f"\n{os.cpu_count()} CPU cores; python {sys.version.split()[0]}; each step a fresh "
           "process; times are wall, memory is peak RSS")
 
