@@ -184,30 +184,26 @@ def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
         definitions = changes.definitions_digest(workspace)
         digest = changes.online_digest(definitions, rows)
         reason = changes.apply_needed(workspace, definitions)
-        copy = (digest == changes.current_online_digest(workspace)
-                and online_class(_online_section(workspace)["type"]).can_copy_forward)
+        same_rows = digest == changes.current_online_digest(workspace)
+        store_class = online_class(_online_section(workspace)["type"]) if same_rows else None
+        copy = same_rows and store_class.can_copy_forward
         if reason is None and not copy:
             # apply is what creates the staged generation's (empty) online tables
             reason = "online rows changed: apply creates the staged online tables"
         feature_store = None
         if reason is not None:
-            feature_store = feast_ops.open_store(workspace, staged)
-            count = feast_ops.apply(feature_store, workspace)
-            changes.record_apply(workspace, definitions)
+            feature_store, count = _apply(workspace, staged, definitions)
     feast["apply"] = f"ran: {reason}" if reason is not None else "skipped: unchanged"
     progress(f"feast apply: {count} objects registered ({reason})" if reason is not None
              else "feast apply skipped: the registry holds these definitions")
     checkpoint("build.after_apply")
     with _timed(timings, "online"):
-        copied = copy and online_class(_online_section(workspace)["type"]).copy_forward(
-            workspace, staged)
+        copied = copy and store_class.copy_forward(workspace, staged)
         if copied:
             feast_ops.write_generation_yaml(workspace, staged)
         else:
             if feature_store is None:  # the current online store was gone: apply makes one
-                feature_store = feast_ops.open_store(workspace, staged)
-                feast_ops.apply(feature_store, workspace)
-                changes.record_apply(workspace, definitions)
+                feature_store, _ = _apply(workspace, staged, definitions)
                 feast["apply"] = "ran: the current online store was gone"
             feast_ops.write_online(feature_store, workspace, rows)
         changes.write_online_digest(staged, digest)
@@ -216,6 +212,17 @@ def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
              "(unchanged, copied forward)" if copied else
              f"wrote the week of {frames.next_week.date()} for {online:,} series online")
     return online
+
+
+def _apply(workspace: Workspace, staged: Generation, definitions: str) -> tuple[Any, int]:
+    """`feast apply` into the staged generation, recorded (see `features.changes`): the
+    feature store opened on it and the number of objects registered."""
+    from salesops.features import changes, feast_ops
+
+    feature_store = feast_ops.open_store(workspace, staged)
+    count = feast_ops.apply(feature_store, workspace)
+    changes.record_apply(workspace, definitions)
+    return feature_store, count
 
 
 def _online_section(workspace: Workspace) -> dict[str, Any]:
