@@ -20,6 +20,7 @@ react to holidays, markdowns and weather, and no feature names the department ot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,20 +68,29 @@ def input_names(features: list[str]) -> list[str]:
     return [name for name, _ in _derivations(features)]
 
 
-def model_inputs(frame: pd.DataFrame, features: list[str]) -> ModelInputs:
-    """Derive the inputs from `frame`, which holds `features` plus the `store`/`dept` ids."""
-    missing = [c for c in [*ID_COLUMNS, *features] if c not in frame.columns]
+def model_inputs(frame: pd.DataFrame | Mapping[str, np.ndarray],
+                 features: list[str]) -> ModelInputs:
+    """Derive the inputs from `frame`, which holds `features` plus the `store`/`dept` ids
+    (a frame, or arrays by column name: a training batch is never made a frame)."""
+    missing = [c for c in [*ID_COLUMNS, *features] if c not in frame]
     if missing:
         raise InputError(f"missing feature columns: {', '.join(missing[:5])}"
                         + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
     if LEVEL not in features:
         raise InputError(f"the model needs the feature {LEVEL}")
-    columns = {name: frame[name].to_numpy(dtype=np.float64) for name in features}
+    columns = {name: _values(frame[name], np.float64) for name in features}
     level = _log_sales(columns[LEVEL])
-    derived = [fn(columns, level) for _, fn in _derivations(features)]
-    x = np.column_stack(derived).astype(np.float32) if derived else np.empty((len(frame), 0))
-    ids = frame[list(ID_COLUMNS)].to_numpy(dtype=np.int64)
+    derivations = _derivations(features)
+    x = np.empty((len(level), len(derivations)), dtype=np.float32)
+    for at, (_, derive) in enumerate(derivations):
+        x[:, at] = derive(columns, level)
+    ids = np.column_stack([_values(frame[name], np.int64) for name in ID_COLUMNS])
     return ModelInputs(x=x, ids=ids, level=level)
+
+
+def _values(column, dtype) -> np.ndarray:
+    return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(
+        column, dtype=dtype)
 
 
 def _log_sales(values: np.ndarray) -> np.ndarray:

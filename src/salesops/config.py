@@ -116,10 +116,6 @@ class FeatureStoreSection(Section):
         None, description="file holding the password, when the URL has none (nor PGPASSWORD)")
     redis_url: SecretStr | None = None
     ttl_days: int = Field(14, ge=7, le=60, description="feature view TTL")
-    duckdb_memory_limit: str | None = Field(
-        None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
-        description="embedded profile: the most memory DuckDB's point-in-time join holds "
-        "before it spills to disk (e.g. '3GB'); default: DuckDB's, 80% of the machine's")
 
 
 class RaySection(Section):

@@ -45,7 +45,6 @@ CONFIG_SHOW = text('''
     # postgres_password_file = (not set)
     # redis_url = (not set)
     ttl_days = 14
-    # duckdb_memory_limit = (not set)
 
     [ray]
     # address = (not set)

@@ -74,3 +74,44 @@ def test_an_empty_training_set_is_bad_data():
     with pytest.raises(DataError, match="no training rows") as err:
         check_training_frame(_frame(0), FEATURES, HOLDOUT, history_weeks=56)
     assert "training.history_weeks" in err.value.message
+
+
+def _keys_the_plain_way(keys: pd.DataFrame, history_weeks: int) -> pd.DataFrame:
+    """What `ordered_keys` replaced: pandas' groupby for each series' first week, then a
+    three-column sort."""
+    from salesops.features.schema import MIN_HISTORY_WEEKS
+
+    first = keys.groupby(["store", "dept"])["event_timestamp"].transform("min")
+    history = (keys["event_timestamp"] - first) // pd.Timedelta(weeks=1) + MIN_HISTORY_WEEKS
+    kept = keys[history >= history_weeks]
+    return kept.sort_values(["event_timestamp", "store", "dept"], kind="stable",
+                            ignore_index=True)
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["file-order", "shuffled"])
+@pytest.mark.parametrize("history_weeks", [8, 11, 56])
+@pytest.mark.parametrize("wide_ids", [False, True], ids=["small-ids", "wide-ids"])
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_ordered_keys_keep_and_order_what_pandas_would(shuffled, history_weeks, wide_ids,
+                                                      unit):
+    """Series that start late, end early and skip weeks; ids of a small span (coded by
+    offset) and of a wide one (ranked); keys in the file's order or in none."""
+    from salesops.training.dataset import ordered_keys
+
+    rng = np.random.default_rng(history_weeks)
+    stamps = pd.date_range("2023-01-06", periods=104, freq="7D", tz="UTC").as_unit("us")
+    rows = []
+    for store in (3, 1, 2, 40):
+        for dept in (7, 1, 99):
+            weeks = np.arange(rng.integers(0, 20), 104 - rng.integers(0, 10))
+            weeks = weeks[rng.random(len(weeks)) > 0.1]  # gaps
+            rows += [(store * (10**9 if wide_ids else 1), dept, stamps[w]) for w in weeks]
+    keys = pd.DataFrame(rows, columns=["store", "dept", "event_timestamp"])
+    # parquet's timestamps read as microseconds; pandas' own are nanoseconds
+    keys["event_timestamp"] = keys["event_timestamp"].astype(f"datetime64[{unit}, UTC]")
+    if shuffled:
+        keys = keys.sample(frac=1, random_state=1).reset_index(drop=True)
+    want = _keys_the_plain_way(keys, history_weeks)
+    got = ordered_keys(keys, history_weeks)
+    assert len(want) > 100
+    pd.testing.assert_frame_equal(got, want)

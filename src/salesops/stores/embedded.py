@@ -65,8 +65,7 @@ class EmbeddedOffline:
                 "cache_ttl_seconds": 60}
 
     def offline_section(self) -> dict[str, Any]:
-        limit = self.settings.feature_store.duckdb_memory_limit
-        return {"type": self.feast_type, **({"memory_limit": limit} if limit else {})}
+        return {"type": self.feast_type}
 
     def batch_engine_section(self) -> dict[str, Any] | None:
         return None
