@@ -49,7 +49,9 @@ def test_feature_store_yaml_uses_the_workspace_files(workspace):
     # Feast's DuckDB store with the ASOF join (stores/asof_offline.py), named by class
     assert config["offline_store"] == {
         "type": "salesops.stores.asof_offline.AsofDuckDBOfflineStore"}
-    assert config["online_store"] == {"type": "sqlite", "path": str(ws.online_db)}
+    # Feast's SQLite store with batched writes (stores/sqlite_online.py), named by class
+    assert config["online_store"] == {"type": "salesops.stores.sqlite_online.BatchSqliteOnlineStore",
+                                      "path": str(ws.online_db)}
     assert offline.tracking_uri(ws) == f"sqlite:///{ws.root}/mlflow.db"
     assert view_sources(load_settings(), ws, ["dept_weekly"]) == {
         "dept_weekly": {"type": "file", "path": str(ws.offline_data / "dept_weekly.parquet")}}
@@ -60,7 +62,8 @@ def test_a_staged_generation_gets_its_own_sqlite_file(workspace):
     generation.ensure_current(ws)
     with generation.staged(ws) as staged:
         section = online.staged_section(online.online_section(ws), staged)
-        assert section == {"type": "sqlite", "path": str(staged.online_db.absolute())}
+        assert section == {"type": "salesops.stores.sqlite_online.BatchSqliteOnlineStore",
+                           "path": str(staged.online_db.absolute())}
 
 
 def test_status_lines_before_a_build(workspace):

@@ -46,7 +46,8 @@ def test_the_profile_renders_feasts_ray_store_and_engine(workspace):
                                        **local}
     assert config["batch_engine"] == {"type": "ray.engine", **local, "max_workers": 2,
                                       "write_concurrency": 1}
-    assert config["online_store"]["type"] == "sqlite" == online_type(settings)
+    assert config["online_store"]["type"] == "salesops.stores.sqlite_online.BatchSqliteOnlineStore"
+    assert online_type(settings) == "sqlite"
     assert offline_class("ray") is RayOffline and isinstance(offline_store(settings), RayOffline)
 
 

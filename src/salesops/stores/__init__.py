@@ -27,12 +27,17 @@ OFFLINE_STORES: dict[str, str] = {
     "postgres": "salesops.stores.postgres:PostgresOffline",
     "ray": "salesops.stores.ray:RayOffline",
 }
-#: online store type -> "module:Class"; the keys are Feast's `online_store.type` too
+#: online store type -> "module:Class"
 ONLINE_STORES: dict[str, str] = {
     "sqlite": "salesops.stores.embedded:SqliteOnline",
     "postgres": "salesops.stores.postgres:PostgresOnline",
     "redis": "salesops.stores.redis:RedisOnline",
 }
+#: Feast's `online_store.type` -> the online store type whose class renders it ("sqlite":
+#: Feast's own SQLite store, in the files of workspaces made before the batched one)
+FEAST_ONLINE_TYPES: dict[str, str] = {
+    "salesops.stores.sqlite_online.BatchSqliteOnlineStore": "sqlite", "sqlite": "sqlite",
+    "postgres": "postgres", "redis": "redis"}
 #: feature_store.profile -> "module:Class" of where the model servers log predictions
 PREDICTION_LOGS: dict[str, str] = {
     "embedded": "salesops.stores.prediction_log:ParquetPredictions",
@@ -79,4 +84,4 @@ def offline_class(feast_type: str) -> type:
 
 def online_class(feast_type: str) -> type:
     """The class behind a rendered feature_store.yaml's `online_store.type`."""
-    return _load(ONLINE_STORES[feast_type])
+    return _load(ONLINE_STORES[FEAST_ONLINE_TYPES[feast_type]])

@@ -93,14 +93,15 @@ class EmbeddedOffline:
 
 
 class SqliteOnline:
-    feast_type = "sqlite"
+    #: Feast's SQLite store with batched writes (`sqlite_online`)
+    feast_type = "salesops.stores.sqlite_online.BatchSqliteOnlineStore"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     def online_section(self, workspace: Workspace) -> dict[str, Any]:
         # absolute, through `current`: readers follow the switch of generations
-        return {"type": "sqlite", "path": str(workspace.online_db)}
+        return {"type": self.feast_type, "path": str(workspace.online_db)}
 
     def prepare(self) -> list[StoreState]:
         return []

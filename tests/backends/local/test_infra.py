@@ -9,7 +9,7 @@ def test_up_is_idempotent_and_renders_a_feast_repo(cli, workspace):
                       "feature_store.yaml": "created", "salesops_repo.json": "created"}
     rendered = yaml.safe_load((workspace / "feature_repo" / "feature_store.yaml").read_text())
     assert rendered["offline_store"]["type"] == "salesops.stores.asof_offline.AsofDuckDBOfflineStore"
-    assert rendered["online_store"]["type"] == "sqlite"
+    assert rendered["online_store"]["type"] == "salesops.stores.sqlite_online.BatchSqliteOnlineStore"
     assert rendered["registry"]["path"].startswith("sqlite:///")
 
     again = cli("infra", "up", "--json").json()

@@ -1,0 +1,78 @@
+"""Feast's SQLite online store, writing a batch with one `executemany` instead of one
+statement per feature value.
+
+Feast's `SqliteOnlineStore.online_write_batch` runs an upsert per (entity, feature): at 10M
+rows the build's 70,000 series and 700 stores are 927,000 statements, 9 s of the online
+write. This subclass turns the same rows into the same upserts (same table, columns,
+serialization and timestamps) and hands them to SQLite at once. Reads, `update` (the
+tables `feast apply` creates) and teardown are Feast's own. It writes what Feast writes:
+the vector and text-search columns are not handled here, so a config that enables them
+goes through Feast's loop unchanged.
+
+Configured by class path (Feast derives the config class from the name):
+`online_store: {type: salesops.stores.sqlite_online.BatchSqliteOnlineStore, path: ...}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import extract_text_and_num
+from feast.infra.online_stores.sqlite import (
+    SqliteOnlineStore,
+    SqliteOnlineStoreConfig,
+    _quote_id,
+    _table_id,
+)
+from feast.utils import to_naive_utc
+
+if TYPE_CHECKING:
+    from feast.feature_view import FeatureView
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+    from feast.repo_config import RepoConfig
+
+TYPE = "salesops.stores.sqlite_online.BatchSqliteOnlineStore"
+
+
+class BatchSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
+    type: Literal["salesops.stores.sqlite_online.BatchSqliteOnlineStore"] = TYPE  # type: ignore[assignment]
+
+
+class BatchSqliteOnlineStore(SqliteOnlineStore):
+    """Feast's SQLite online store with batched writes (module docstring)."""
+
+    def online_write_batch(
+        self, config: RepoConfig, table: FeatureView,
+        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        store = config.online_store
+        if (getattr(store, "vector_enabled", False) or getattr(store, "text_search_enabled", False)
+                or getattr(store, "enable_openai_compatible_store", False)):
+            super().online_write_batch(config, table, data, progress)
+            return
+        name = _table_id(config.project, table,
+                         config.registry.enable_online_feature_view_versioning)
+        upsert = (f"INSERT INTO {_quote_id(name)} "
+                  "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE "
+                  "SET value = excluded.value, value_text = excluded.value_text, "
+                  "event_ts = excluded.event_ts, created_ts = excluded.created_ts;")
+        version = config.entity_key_serialization_version
+        rows = []
+        for entity_key, values, timestamp, created in data:
+            key = serialize_entity_key(entity_key, entity_key_serialization_version=version)
+            event_ts = to_naive_utc(timestamp)
+            created_ts = to_naive_utc(created) if created is not None else None
+            rows.extend((key, feature, value.SerializeToString(),
+                         extract_text_and_num(value, False)[0], event_ts, created_ts)
+                        for feature, value in values.items())
+        conn = self._get_conn(config)
+        with conn:
+            conn.executemany(upsert, rows)
+        if progress:
+            progress(len(data))
