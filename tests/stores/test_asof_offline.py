@@ -18,7 +18,7 @@ from salesops.stores.asof_offline import TYPE, AsofRetrievalJob
 
 feast = pytest.importorskip("feast")
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource  # noqa: E402
-from feast.types import Float64, Int64  # noqa: E402
+from feast.types import Float64, Int64, String  # noqa: E402
 
 UTC = "UTC"
 
@@ -216,3 +216,58 @@ def test_arrow_batches_and_parquet_carry_the_same_rows(sample_repo, tmp_path):
     _assert_same(reference, streamed, KEYS)
     written = job.to_parquet(tmp_path / "set.parquet")
     _assert_same(reference, pd.read_parquet(written), KEYS)
+
+
+# --- inputs users give that the sample above does not ---------------------------------------
+
+def _one_view_repo(tmp_path: Path, rows: pd.DataFrame, ttl: timedelta) -> Path:
+    """A repo of one view over `rows` (store, ts, value, label), keyed by store."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    rows.to_parquet(tmp_path / "v.parquet")
+    (repo / "feature_store.yaml").write_text(yaml.safe_dump({
+        "project": "edges", "provider": "local", "entity_key_serialization_version": 3,
+        "registry": {"registry_type": "sql", "path": f"sqlite:///{tmp_path}/registry.db"},
+        "online_store": {"type": "sqlite", "path": str(tmp_path / "online.db")},
+        "offline_store": {"type": "duckdb"}}))
+    store = Entity(name="store", join_keys=["store"])
+    view = FeatureView(
+        name="v", entities=[store], ttl=ttl,
+        schema=[Field(name="store", dtype=Int64), Field(name="value", dtype=Float64),
+                Field(name="label", dtype=String)],
+        source=FileSource(path=str(tmp_path / "v.parquet"), timestamp_field="ts"))
+    FeatureStore(repo_path=str(repo)).apply([store, view])
+    return repo
+
+
+def _view_rows(stamps: list) -> pd.DataFrame:
+    rows = pd.DataFrame({"store": range(1, len(stamps) + 1), "ts": stamps,
+                         "value": [1.5 * (i + 1) for i in range(len(stamps))]})
+    rows["ts"] = pd.Series(rows["ts"]).astype("datetime64[us, UTC]")
+    rows["label"] = pd.Categorical([f"l{i % 2}" for i in range(len(stamps))])  # a category
+    return rows
+
+
+@pytest.mark.parametrize("case", ["far-future", "ttl-of-centuries", "text-times",
+                                  "category-entity-column"])
+def test_edge_inputs_join_as_feast_does(tmp_path, case):
+    """Rows dated past 2262 (nanoseconds' end: a "valid until" placeholder), a TTL of 300
+    years ("never expires"), entity times given as text with an offset, a category entity
+    column and a category feature: each gave a crash or another type than Feast's store."""
+    from datetime import datetime
+
+    stamps = [datetime(2024, 1, 1), datetime(2024, 1, 1), datetime(2999, 1, 1)]
+    ttl = timedelta(days=365 * 300) if case == "ttl-of-centuries" else timedelta(days=14)
+    repo = _one_view_repo(tmp_path, _view_rows(stamps), ttl)
+    entities = pd.DataFrame({"store": [1, 2, 3, 1], "event_timestamp": pd.Series(
+        [datetime(2024, 1, 1, 3), datetime(2024, 9, 1), datetime(2024, 1, 2),
+         datetime(9999, 1, 1) if case == "far-future" else datetime(2024, 1, 5)]).astype(
+        "datetime64[us]").dt.tz_localize(UTC)})
+    if case == "text-times":
+        entities["event_timestamp"] = entities["event_timestamp"].dt.tz_convert(
+            "Europe/Berlin").map(lambda t: t.isoformat())
+    if case == "category-entity-column":
+        entities["segment"] = pd.Categorical(["a", "b", "a", "b"])
+    reference, job = _both(repo, entities, ["v:value", "v:label"])
+    _assert_same(reference, job.to_df(), ["store", "event_timestamp"])
+    assert reference["value"].notna().any()  # something matched

@@ -123,3 +123,25 @@ def test_integer_entity_keys_match_a_view_key_read_as_floats_for_its_nulls():
     floats = match_rows(entity, keys, [np.array([np.nan, 3.0, 1.0])],
                         np.array([HOUR, HOUR, HOUR]), None, None)
     np.testing.assert_array_equal(floats, [2, -1, 1])
+
+
+def test_times_are_microseconds_truncated_naive_as_utc_and_past_2262():
+    """DuckDB's resolution: Feast's store and this one agree on a time 1 ns past a TTL edge
+    (the time the result shows is the time the join compared), and on a year-2999 row."""
+    import pandas as pd
+
+    from salesops.stores.point_in_time import microseconds
+
+    edge = pd.Timestamp("2024-01-15", tz="UTC")
+    given = pd.Series([edge + pd.Timedelta(nanoseconds=1), edge.tz_convert("Asia/Tokyo"),
+                       pd.NaT], dtype="datetime64[ns, UTC]")
+    micros = edge.value // 1000
+    np.testing.assert_array_equal(microseconds(given)[:2], [micros, micros])
+    assert microseconds(given)[2] == np.iinfo(np.int64).min
+    naive = pd.Series([edge.tz_localize(None)])
+    assert microseconds(naive)[0] == micros
+    from datetime import datetime
+
+    far = pd.Series([datetime(2999, 1, 1)], dtype="datetime64[us]")
+    assert microseconds(far)[0] == (datetime(2999, 1, 1) - datetime(1970, 1, 1)) // (
+        datetime(1970, 1, 1, microsecond=1) - datetime(1970, 1, 1))

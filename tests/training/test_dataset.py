@@ -115,3 +115,22 @@ def test_ordered_keys_keep_and_order_what_pandas_would(shuffled, history_weeks, 
     got = ordered_keys(keys, history_weeks)
     assert len(want) > 100
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_ordered_keys_of_ids_spread_wide_take_memory_by_series_not_by_id_range():
+    """Five-digit store numbers and four-digit departments: a table by id range would be
+    9e8 entries (7 GB) for two series."""
+    import tracemalloc
+
+    from salesops.training.dataset import ordered_keys
+
+    keys = pd.DataFrame({"store": [10_001, 99_999] * 20, "dept": [1_000, 9_999] * 20,
+                         "event_timestamp": np.repeat(pd.date_range(
+                             "2024-01-05", periods=20, freq="7D", tz="UTC"), 2)})
+    tracemalloc.start()
+    try:
+        kept = ordered_keys(keys, 8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 2 * 20 and peak < 10e6, peak

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
@@ -51,10 +52,9 @@ from feast.infra.offline_stores.offline_utils import (
 )
 from feast.on_demand_feature_view import OnDemandFeatureView
 
-from salesops.stores.point_in_time import Entity, match_rows, nanoseconds
+from salesops.stores.point_in_time import Entity, match_rows, microseconds
 
 if TYPE_CHECKING:
-    import pandas as pd
     from feast.feature_view import FeatureView
     from feast.infra.registry.base_registry import BaseRegistry
     from feast.repo_config import RepoConfig
@@ -108,6 +108,10 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         timestamp = infer_event_timestamp_from_entity_df(schema)
         assert_expected_columns_in_entity_df(
             schema, get_expected_join_keys(project, feature_views, registry), timestamp)
+        if not pd.api.types.is_datetime64_any_dtype(entity_df[timestamp]):
+            # times given as text (or objects): parsed as Feast's DuckDB store parses them
+            entity_df = entity_df.assign(**{timestamp: pd.to_datetime(entity_df[timestamp],
+                                                                      utc=True)})
         times = entity_df[timestamp]
         metadata = RetrievalMetadata(
             features=feature_refs, keys=[c for c in entity_df.columns if c != timestamp],
@@ -181,11 +185,13 @@ class AsofRetrievalJob(RetrievalJob):
         """The result as a stream of Arrow record batches of up to `batch_rows` rows, in the
         entity frame's order; on-demand views are not applied."""
         entity = self._entity_df
-        entity_schema = pa.Schema.from_pandas(entity, preserve_index=False).remove_metadata()
+        given = pa.Schema.from_pandas(entity, preserve_index=False).remove_metadata()
+        # categories come back as their values, as from Feast's DuckDB store
+        entity_schema = pa.schema([pa.field(f.name, _plain(f.type)) for f in given])
         # the entity time comes back in microseconds, as from Feast's DuckDB store
         at = entity_schema.get_field_index(self._timestamp)
         micros = pa.timestamp("us", tz=getattr(entity_schema.field(at).type, "tz", None))
-        rows = Entity(nanoseconds(entity[self._timestamp]))
+        rows = Entity(microseconds(entity[self._timestamp]))
         gathers = [_Gather(view, entity, rows) for view in self._views]
         schema = pa.schema([*entity_schema.set(at, pa.field(self._timestamp, micros)),
                             *(pa.field(output, column.type) for gather in gathers
@@ -194,8 +200,9 @@ class AsofRetrievalJob(RetrievalJob):
         def batches():
             for start in range(0, len(entity), batch_rows):
                 part = pa.Table.from_pandas(entity.iloc[start:start + batch_rows],
-                                            schema=entity_schema, preserve_index=False)
-                columns = [column.combine_chunks() for column in part.columns]
+                                            schema=given, preserve_index=False)
+                columns = [column.combine_chunks().cast(field.type)
+                           for column, field in zip(part.columns, entity_schema)]
                 columns[at] = columns[at].cast(micros, safe=False)
                 for gather in gathers:
                     columns += gather.take(start, start + batch_rows)
@@ -249,20 +256,27 @@ class _Gather:
             entity_rows,
             entity_keys={column: _values(entity[column]) for column in view.keys.values()},
             view_keys=[_values(rows[column]) for column in view.keys],
-            view_times=nanoseconds(rows[view.timestamp]),
-            view_created=nanoseconds(rows[view.created]) if view.created else None,
-            ttl_ns=view.ttl // timedelta(microseconds=1) * 1000 if view.ttl else None)
+            view_times=microseconds(rows[view.timestamp]),
+            view_created=microseconds(rows[view.created]) if view.created else None,
+            ttl_us=view.ttl // timedelta(microseconds=1) if view.ttl else None)
         del rows
         sources = list(dict.fromkeys(view.features.values()))
         # a column at a time (a whole-table read of many columns was slower, not faster)
-        read = {source: pq.read_table(view.path, columns=[source])[source].combine_chunks()
-                for source in sources}
+        read = {}
+        for source in sources:
+            column = pq.read_table(view.path, columns=[source])[source].combine_chunks()
+            read[source] = column.cast(_plain(column.type))
         self.columns = {output: read[source] for output, source in view.features.items()}
 
     def take(self, start: int, stop: int) -> list[pa.Array]:
         rows = self.rows[start:stop]
         at = pa.array(rows, mask=rows < 0)
         return [column.take(at) for column in self.columns.values()]
+
+
+def _plain(kind: pa.DataType) -> pa.DataType:
+    """A dictionary (pandas category) type as its values' type; any other as it is."""
+    return kind.value_type if pa.types.is_dictionary(kind) else kind
 
 
 def _values(column: pd.Series | pa.ChunkedArray) -> np.ndarray:

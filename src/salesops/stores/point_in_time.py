@@ -14,7 +14,8 @@ are gathered from those rows batch by batch (`AsofRetrievalJob` in `asof_offline
 
 Key values compare as Feast's stores compare them: equal values of the same kind match
 (an int key matches an int key of another width), nulls match nothing. Times are compared
-in nanoseconds since the epoch, naive ones as UTC.
+in microseconds since the epoch, naive ones as UTC: DuckDB's resolution, so Feast's DuckDB
+store and this one agree on finer times (truncated) and on dates past 2262.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ import pyarrow.compute as pc
 _DIRECT_SPAN = 1 << 24
 #: composite codes are kept below this (int64, with room for the time code)
 _CODE_LIMIT = 1 << 62
+#: times are within +-this many us (year 146,000); a longer TTL is no limit
+_TIME_LIMIT = 1 << 62
 #: a lookup table of every (keys, time step) is used up to this many entries per row, or
 #: this many in all; past both, binary searches
 _TABLE_FACTOR, _TABLE_MIN = 4, 1 << 20
 
 
-def nanoseconds(values: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray) -> np.ndarray:
-    """Times as int64 nanoseconds since the epoch (naive times as UTC; nulls as int64 min)."""
+def microseconds(values: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray) -> np.ndarray:
+    """Times as int64 microseconds since the epoch, finer ones truncated (naive times as
+    UTC; nulls as int64 min)."""
     if isinstance(values, pd.Series):
         values = pa.array(values, from_pandas=True)
     elif isinstance(values, np.ndarray):
@@ -45,7 +49,7 @@ def nanoseconds(values: pa.Array | pa.ChunkedArray | pd.Series | np.ndarray) -> 
         values = values.combine_chunks()
     if not pa.types.is_timestamp(values.type):
         values = pc.cast(values, pa.timestamp("us"))
-    values = pc.cast(values, pa.timestamp("ns", tz=values.type.tz))
+    values = pc.cast(values, pa.timestamp("us", tz=values.type.tz), safe=False)
     ints = values.cast(pa.int64())
     return ints.fill_null(np.iinfo(np.int64).min).to_numpy()
 
@@ -143,13 +147,14 @@ def _dense(codes: _Codes) -> _Codes:
 
 def match_rows(entity: Entity, entity_keys: dict[str, np.ndarray], view_keys: list[np.ndarray],
                view_times: np.ndarray, view_created: np.ndarray | None,
-               ttl_ns: int | None) -> np.ndarray:
+               ttl_us: int | None) -> np.ndarray:
     """For each entity row, the index of the view row Feast's join gives it, or -1.
 
     The view row has the entity row's keys (`entity_keys`, by entity column name, and the
     view's `view_keys` in the same order), a time at or before the entity's (the latest
-    such; of several at that time, the last created) and, when `ttl_ns` is given, a time
-    no more than `ttl_ns` before the entity's. Times are int64 ns (`nanoseconds`).
+    such; of several at that time, the last created) and, when `ttl_us` is given, a time
+    no more than `ttl_us` before the entity's. Times are int64 us (`microseconds`); a TTL
+    longer than any two times can be apart (a "never expires" of centuries) is no limit.
     """
     keys = _key_codes(entity, entity_keys, view_keys)
     null_time = np.iinfo(np.int64).min
@@ -175,8 +180,8 @@ def match_rows(entity: Entity, entity_keys: dict[str, np.ndarray], view_keys: li
     rows = position if order is None else order[position]
     if candidates is not None:
         rows = candidates[rows]
-    if ttl_ns is not None:
-        found &= view_times[rows] >= entity.times - ttl_ns
+    if ttl_us is not None and ttl_us < _TIME_LIMIT:
+        found &= view_times[rows] >= entity.times - ttl_us
     return np.where(found, rows, -1)
 
 

@@ -329,11 +329,15 @@ def ordered_keys(keys: pd.DataFrame, history_weeks: int) -> pd.DataFrame:
     so, then by week: a radix sort): at 10M keys, 0.7 s where pandas' groupby and
     three-column sort took 5."""
     store, dept = _ordinal(keys["store"].to_numpy()), _ordinal(keys["dept"].to_numpy())
-    series = store.codes * dept.radix + dept.codes
+    series = store.codes * dept.radix + dept.codes  # in (store, dept) order
+    radix = store.radix * dept.radix
+    if radix > 2 * len(keys):  # ids spread wide (5-digit stores): rank the series there are
+        series, uniques = pd.factorize(series, sort=True)
+        radix = max(len(uniques), 1)
     times = keys[TIMESTAMP].array  # int64 in the column's own unit (parquet's: us)
     week = np.timedelta64(1, "W").astype(f"m8[{times.unit}]").astype(np.int64)
     times = times.asi8
-    first = np.full(store.radix * dept.radix, np.iinfo(np.int64).max)
+    first = np.full(radix, np.iinfo(np.int64).max)
     np.minimum.at(first, series, times)
     history = (times - first[series]) // week + MIN_HISTORY_WEEKS
     rows = np.flatnonzero(history >= history_weeks)
