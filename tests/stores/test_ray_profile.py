@@ -73,6 +73,9 @@ def test_a_worker_range_upside_down_is_a_config_error():
 
 # --- the lifecycle on a real local Ray ------------------------------------------------------
 
+RAY_COMMAND_TIMEOUT_S = 600
+
+
 @pytest.fixture(scope="module")
 def ray_available() -> None:
     if importlib.util.find_spec("ray") is not None:
@@ -103,7 +106,9 @@ def built(ray_available, tmp_path_factory) -> Path:
                        SALESOPS_DATA__START_DATE=_recent_start(int(weeks)))
     for args in (["infra", "up"], ["features", "build", *SMALL],
                  ["train", "submit", "--epochs", "1", "--no-promote", "--json"]):
-        result = run_salesops(workspace, *args, env=env)
+        # a local Ray runtime (a dozen processes) starts inside `train submit`: ~40 s on a
+        # quiet 2-core machine, past the usual 180 s beside the rest of the suite (CI)
+        result = run_salesops(workspace, *args, env=env, timeout=RAY_COMMAND_TIMEOUT_S)
         assert result.returncode == 0, (args, result.stderr[-3000:])
     yield workspace
     from feast.infra.ray_initializer import shutdown_ray
