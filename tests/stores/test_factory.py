@@ -48,6 +48,7 @@ def test_a_rendered_files_types_map_back_to_the_classes():
     assert offline_class("postgres") is PostgresOffline
     for cls in (SqliteOnline, PostgresOnline, RedisOnline):
         assert online_class(cls.feast_type) is cls
+    assert online_class("sqlite") is SqliteOnline  # Feast's own store, before the batched one
 
 
 def test_choosing_a_store_loads_no_driver():
