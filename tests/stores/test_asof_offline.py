@@ -120,6 +120,15 @@ def _store_rows() -> pd.DataFrame:
     return frame
 
 
+def _write_repo_file(repo: Path, project: str, state: Path) -> None:
+    """A feature_store.yaml on Feast's DuckDB store (`_stores` adds the ASOF one)."""
+    (repo / "feature_store.yaml").write_text(yaml.safe_dump({
+        "project": project, "provider": "local", "entity_key_serialization_version": 3,
+        "registry": {"registry_type": "sql", "path": f"sqlite:///{state}/registry.db"},
+        "online_store": {"type": "sqlite", "path": str(state / "online.db")},
+        "offline_store": {"type": "duckdb"}}))
+
+
 @pytest.fixture
 def sample_repo(tmp_path) -> tuple[Path, FeatureService]:
     repo = tmp_path / "repo"
@@ -128,11 +137,7 @@ def sample_repo(tmp_path) -> tuple[Path, FeatureService]:
     data.mkdir()
     _sample_rows().to_parquet(data / "dept.parquet")
     _store_rows().to_parquet(data / "store.parquet")
-    (repo / "feature_store.yaml").write_text(yaml.safe_dump({
-        "project": "asof", "provider": "local", "entity_key_serialization_version": 3,
-        "registry": {"registry_type": "sql", "path": f"sqlite:///{tmp_path}/registry.db"},
-        "online_store": {"type": "sqlite", "path": str(tmp_path / "online.db")},
-        "offline_store": {"type": "duckdb"}}))
+    _write_repo_file(repo, "asof", tmp_path)
     store = Entity(name="store", join_keys=["store"])
     dept = Entity(name="dept", join_keys=["dept"])
     dept_view = FeatureView(
@@ -225,11 +230,7 @@ def _one_view_repo(tmp_path: Path, rows: pd.DataFrame, ttl: timedelta) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     rows.to_parquet(tmp_path / "v.parquet")
-    (repo / "feature_store.yaml").write_text(yaml.safe_dump({
-        "project": "edges", "provider": "local", "entity_key_serialization_version": 3,
-        "registry": {"registry_type": "sql", "path": f"sqlite:///{tmp_path}/registry.db"},
-        "online_store": {"type": "sqlite", "path": str(tmp_path / "online.db")},
-        "offline_store": {"type": "duckdb"}}))
+    _write_repo_file(repo, "edges", tmp_path)
     store = Entity(name="store", join_keys=["store"])
     view = FeatureView(
         name="v", entities=[store], ttl=ttl,
