@@ -1,11 +1,11 @@
-"""A Feast offline store whose point-in-time join is one sorted search per feature view.
+"""A Feast offline store whose point-in-time join is one sort and one lookup per view.
 
 Feast's own DuckDB store (`type: duckdb`) joins through ibis: every feature row is inner-joined
 with every entity row of its keys whose timestamp it precedes, and the matches are ranked and
 deduplicated on a string id made of all the entity values. At 1M entity rows that takes 6-20 s
 and 2.4 GB; at 10M it does not fit in 24 GB. The join it computes is an ASOF join: for each
 entity row, the latest feature row at or before it. `point_in_time.match_rows` finds those
-rows with one sort of the view's keys and times and one binary search (DuckDB's own ASOF
+rows with one sort of the view's keys and times and one lookup (DuckDB's own ASOF
 JOIN, tried first, sorted every column of both sides once per view: 15 s at 10M rows before
 any feature was read). Feast's semantics are kept, and a differential test holds them equal:
 
