@@ -69,7 +69,7 @@ SUMMARY = text('''
     │ offline store_weekly │ 249 rows │
     │ offline sales_target │ 984 rows │
     │ fingerprint │ d7fc9ee004316332 │
-    │ time │ load 0.0s engineer 0.0s validate 0.0s write 0.0s apply 0.0s online 0.0s │
+    │ time │ load 0.0s engineer 0.0s validate 0.0s write 0.0s feast_import 0.0s apply 0.0s online 0.0s │
     └─┴─┘
     ''')
 

@@ -97,7 +97,9 @@ class TrainRequest:
     processes (backends never import the services): `worker(*worker_args)` on every rank,
     a module-level function so that a spawned process can import it; `publish(result)` on
     rank 0's result once every rank succeeded; `require_inputs()` before anything else and
-    `preflight()` under the workspace lock, before minutes of training."""
+    `preflight()` under the workspace lock, before minutes of training; `meanwhile()`, in
+    a thread of the launching process while the ranks run, what makes `publish` quicker
+    (imports, connections; its failures are left for `publish` to meet)."""
 
     promote_mode: str = "auto"  # auto | never | force
     progress: str = "lines"  # a `training.progress` mode: bar | lines | off
@@ -107,6 +109,7 @@ class TrainRequest:
     publish: Callable[[Any], dict[str, Any]] | None = None
     require_inputs: Callable[[], None] | None = None
     preflight: Callable[[], None] | None = None
+    meanwhile: Callable[[], None] | None = None
 
 
 class TrainingBackend(Protocol):

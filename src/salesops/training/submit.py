@@ -22,14 +22,14 @@ def request(settings: Settings, promote_mode: str = "auto", progress: str = "lin
             wait: bool = False) -> TrainRequest:
     """What `train submit` asks a backend for; `progress` is a `training.progress` mode."""
     from salesops.training.publish import publish
-    from salesops.training.tracking import check_reachable
+    from salesops.training.tracking import check_reachable, warm_up
     from salesops.training.worker import run_worker
 
     return TrainRequest(
         promote_mode=promote_mode, progress=progress, wait=wait, worker=run_worker,
         worker_args=(settings_payload(settings), promote_mode, progress),
         publish=partial(publish, settings), require_inputs=partial(require_features, settings),
-        preflight=partial(check_reachable, settings))
+        preflight=partial(check_reachable, settings), meanwhile=partial(warm_up, settings))
 
 
 def submit(settings: Settings, promote_mode: str = "auto", progress: str = "lines",

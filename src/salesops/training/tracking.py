@@ -62,6 +62,14 @@ def check_reachable(settings: Settings) -> None:
     _probe(tracking_uri(settings), settings, read_only=False)
 
 
+def warm_up(settings: Settings) -> None:
+    """MLflow imported and its store opened read-only, ahead of a registration: the
+    launching process of `train submit` does it while rank 0 builds the training set (one
+    core idle then), and `publish` finds both done (2.5 s at 1M rows). Read-only, so it
+    never creates the experiment that rank 0 may be creating."""
+    Tracking.open(settings, read_only=True)
+
+
 @dataclass(frozen=True)
 class Tracking:
     """MLflow, opened: the store, the experiment, and what messages call it. Each open probes

@@ -96,6 +96,21 @@ def test_one_process_uses_the_available_cores_not_torch_s_default(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_the_launching_process_never_imports_torch():
+    """Its ranks do (1.5 s of a `train submit` that the launcher spent waiting)."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from salesops.backends.local.launch import launch_local
+        from tests.backends.local.test_launch import _threads_entry
+        threads = launch_local(2, _threads_entry, timeout_s={LAUNCH_TIMEOUT_S})
+        print(threads[2], "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=LAUNCH_TIMEOUT_S, check=True, cwd=ROOT)
+    assert done.stdout.split() == ["PASSIVE", "False"]
+
+
 PARENT = textwrap.dedent("""
     import sys, time
     from salesops.backends.local.launch import launch_local

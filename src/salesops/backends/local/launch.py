@@ -11,6 +11,7 @@ the command was gone.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import pickle
 import queue
@@ -23,9 +24,6 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from salesops.backends.local import threads as cpu
 from salesops.errors import SalesOpsError
@@ -150,11 +148,16 @@ def _rank_main(rank, nodes, port, threads, parent_pid, entry, args, results) -> 
     except BaseException as exc:  # noqa: BLE001 - any failure must reach the parent
         results.put((rank, False, _failure(exc)))
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        if "torch.distributed" in sys.modules:  # a rank that got as far as torch
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def _failure(exc: BaseException) -> _Failure:
+    import torch.distributed as dist
+
     first_line = (str(exc).strip().splitlines() or [""])[0]
     summary = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     try:

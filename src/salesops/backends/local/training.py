@@ -7,6 +7,11 @@ to follow afterwards, and no object to print for `--dry-run`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from salesops.backends.base import Progress, TrainRecord, TrainRequest, kubernetes_only
@@ -37,12 +42,15 @@ class LocalTraining:
         with locked(Workspace(self.settings.workspace), "train submit"):
             if request.preflight is not None:
                 request.preflight()
+            meanwhile = _start(request.meanwhile)
             try:
                 result = launch_local(self.settings.training.nodes, request.worker,
                                       request.worker_args)
             except LaunchFailed as exc:
                 raise CheckFailed(f"training failed: {exc}",
                                   hint="nothing was registered") from None
+            if meanwhile is not None:
+                meanwhile.join()
             summary = request.publish(result)
         return _record(summary, self.settings.training.nodes)
 
@@ -57,6 +65,30 @@ class LocalTraining:
 
     def manifests(self, request: TrainRequest) -> list[dict[str, Any]]:
         raise kubernetes_only("--dry-run")
+
+
+def _start(work: Callable[[], None] | None) -> threading.Thread | None:
+    """`work` on a daemon thread (a failed run does not wait for it), errors swallowed, at
+    the lowest CPU priority where the OS gives threads their own (Linux): it takes the
+    cores the ranks leave idle (rank 1 waits while rank 0 builds the training set), not
+    the ones they start up or train on."""
+    if work is None:
+        return None
+
+    def quietly() -> None:
+        with contextlib.suppress(Exception):
+            _lowest_priority()
+            work()
+
+    thread = threading.Thread(target=quietly, name="salesops-meanwhile", daemon=True)
+    thread.start()
+    return thread
+
+
+def _lowest_priority() -> None:
+    if sys.platform.startswith("linux"):  # a thread is a task there: its own nice value
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _record(summary: dict[str, Any], nodes: int) -> TrainRecord:
