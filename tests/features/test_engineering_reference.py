@@ -69,6 +69,27 @@ def test_frames_equal_the_replaced_code_exactly(make):
         assert data.sales["weekly_sales"].isna().any()  # the case is really there
 
 
+@pytest.mark.parametrize("cores", [1, 3])
+def test_windows_reduced_in_chunks_on_threads_are_the_same_bit_for_bit(monkeypatch, cores):
+    """At 10M rows the windows are reduced 131,072 rows at a time on every core; here chunks
+    of 97 rows (not a multiple of a series' length) on 1 or 3 threads."""
+    data = _magnitudes()
+    old = reference.build_features(data)
+    monkeypatch.setattr(engineering, "_CHUNK_ROWS", 97)
+    monkeypatch.setattr(engineering, "_cores", lambda: cores)
+    chunk_counts = []
+    reduce_chunks = engineering._each_chunk
+
+    def counted(reduce, chunks):
+        chunk_counts.append(len(chunks))
+        reduce_chunks(reduce, chunks)
+
+    monkeypatch.setattr(engineering, "_each_chunk", counted)
+    new = engineering.build_features(data)
+    assert min(chunk_counts) >= 9  # every window really went in many chunks
+    pd.testing.assert_frame_equal(new.dept_weekly, old.dept_weekly, check_exact=True)
+
+
 def test_the_feature_block_is_one_float_block_not_copies():
     """The dept frame's features are the block they were computed into: a float block of
     every feature, not per-column arrays consolidated later (the memory the rewrite saves)."""
