@@ -33,7 +33,8 @@ import pandas as pd
 # the script's folder is on sys.path)
 from scale import PYTHON, SALESOPS, SIZES, TRAINING_SET, peak_of_tree, print_table
 
-#: a step's most seconds: Ray's start and tasks on a small machine are slow, not hung
+#: a step's most seconds by default: Ray's start and tasks on a small machine are slow, not
+#: hung (`--step-timeout`)
 STEP_TIMEOUT_S = 1800
 
 MATERIALIZE = """
@@ -75,7 +76,8 @@ def recent_start(weeks: int) -> str:
     return (friday - pd.Timedelta(weeks=weeks - 1)).strftime("%Y-%m-%d")
 
 
-def measure(label: str, root: Path, num_cpus: int) -> list[dict[str, str]]:
+def measure(label: str, root: Path, num_cpus: int,
+            timeout_s: float = STEP_TIMEOUT_S) -> list[dict[str, str]]:
     stores, depts, weeks = SIZES[label]
     ws = root / "ws"
     base = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(ws),
@@ -97,14 +99,16 @@ def measure(label: str, root: Path, num_cpus: int) -> list[dict[str, str]]:
         for step, cmd in steps.items():
             row = {"size": label, "built rows": f"{built:,}", "step": step, "profile": profile}
             try:
-                wall, tree_mb, out = peak_of_tree(cmd, env, STEP_TIMEOUT_S)
+                wall, tree_mb, out = peak_of_tree(cmd, env, timeout_s)
                 call_s, result_rows, driver_mb = out.split()[-3:]
                 row.update({"rows out": f"{int(float(result_rows)):,}",
                             "call": f"{float(call_s):.1f} s", "process": f"{wall:.1f} s",
                             "driver peak RSS": f"{float(driver_mb) / 1e3:.2f} GB",
                             "tree peak RSS": f"{tree_mb / 1e3:.2f} GB"})
             except SystemExit as failed:
-                row["call"] = str(failed).splitlines()[-1][:120]
+                timed_out = "failed (-9)" in str(failed)
+                row["call"] = (f"not done in {timeout_s:.0f} s (killed)" if timed_out
+                               else str(failed).splitlines()[-1][:120])
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
     return rows
@@ -115,13 +119,15 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1M", help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--num-cpus", type=int, default=2, help="the local Ray runtime's CPUs")
+    parser.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT_S,
+                        help=f"seconds before a step is killed (default {STEP_TIMEOUT_S})")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces")
     args = parser.parse_args()
     rows = []
     for label in args.sizes.split(","):
         root = Path(tempfile.mkdtemp(prefix=f"salesops-ray-{label}-"))
         try:
-            rows.extend(measure(label, root, args.num_cpus))
+            rows.extend(measure(label, root, args.num_cpus, args.step_timeout))
         finally:
             if not args.keep:
                 subprocess.run(["rm", "-rf", str(root)], check=False)

@@ -20,6 +20,7 @@ Peak RSS of a single process comes from getrusage; the summed one from sampling 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -90,6 +91,9 @@ def peak_of_tree(cmd: list[str], env: dict[str, str],
         root, peak = psutil.Process(proc.pid), 0.0
         while proc.poll() is None:
             if timeout_s is not None and time.perf_counter() - start > timeout_s:
+                for child in root.children(recursive=True):  # Ray's daemons too
+                    with contextlib.suppress(psutil.Error):
+                        child.kill()
                 proc.kill()
             try:
                 tree = [root, *root.children(recursive=True)]

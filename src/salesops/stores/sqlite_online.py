@@ -9,6 +9,10 @@ tables `feast apply` creates) and teardown are Feast's own. It writes what Feast
 the vector and text-search columns are not handled here, so a config that enables them
 goes through Feast's loop unchanged.
 
+`write_frame` goes further for a build's online rows: the same rows as Feast's
+`write_to_online_store` of a frame, encoded a column at a time (`stores.online_rows`)
+instead of through Feast's protobuf objects per value (at 10M rows, online rows 19.5 s -> 8 s).
+
 Configured by class path (Feast derives the config class from the name):
 `online_store: {type: salesops.stores.sqlite_online.BatchSqliteOnlineStore, path: ...}`.
 """
