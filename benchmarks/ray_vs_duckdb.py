@@ -41,6 +41,7 @@ MATERIALIZE = """
 import resource, sys, time
 from pathlib import Path
 import pandas as pd, yaml
+import salesops  # first, as in the CLI: Feast imported the way salesops imports it
 from feast import FeatureStore
 from salesops.features import feast_ops
 from salesops.workspace import Workspace

@@ -43,7 +43,7 @@ SALESOPS = str(Path(sys.executable).parent / "salesops")
 
 TRAINING_SET = """
 import resource, sys, time
-import feast, salesops.stores.asof_offline
+import salesops, feast, salesops.stores.asof_offline  # salesops first, as in the CLI
 from salesops.config import load_settings
 from salesops.training.dataset import load_training_set
 settings = load_settings()
