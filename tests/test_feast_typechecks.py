@@ -91,3 +91,48 @@ print("unchanged")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == "unchanged"
+
+
+def test_a_source_changed_since_the_import_runs_the_imported_code_unchecked(tmp_path,
+                                                                           monkeypatch):
+    """typeguard compiles the checks from the file on disk at the first call: after an
+    upgrade under a running process that would be the new code with the old globals."""
+    import importlib
+    import os
+
+    import typeguard
+    from typeguard._decorators import typechecked as real  # typeguard's own, never patched
+
+    from salesops.feast_typechecks import _deferred
+
+    module = tmp_path / "versioned.py"
+    module.write_text("def f(x: int) -> str:\n    return 'old'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versioned = importlib.import_module("versioned")
+    checked, stale = _deferred(versioned.f, real, {}), _deferred(versioned.f, real, {})
+    with pytest.raises(typeguard.TypeCheckError):
+        checked("not an int")  # first call, source unchanged: instrumented
+    module.write_text("def f(x: int) -> str:\n    return 'NEW code from disk'\n")
+    stamp = module.stat().st_mtime_ns + 10**9
+    os.utime(module, ns=(stamp, stamp))
+    assert stale("not an int") == "old"  # the imported code, unchecked
+
+
+def test_the_finder_leaves_the_other_finders_their_turn():
+    code = r"""
+import sys
+from salesops import feast_typechecks
+assert "feast" not in sys.modules
+asked = []
+class Recorder:
+    def find_spec(self, name, path=None, target=None):
+        asked.append(name)
+        return None
+first = next(f for f in sys.meta_path if type(f).__name__ == "_FirstFeastImport")
+sys.meta_path.insert(sys.meta_path.index(first) + 1, Recorder())
+import feast
+print("feast" in asked)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "True"

@@ -13,7 +13,9 @@ only, wrap each method in a stand-in that applies typeguard's own `typechecked` 
 first call and calls the result from then on. The checks are typeguard's, unchanged
 (`tests/test_feast_typechecks.py` compares the errors of bad arguments with a plain import);
 only their cost moves to the first call of each method. Feast imported before salesops
-(or without it) is instrumented as usual.
+(or without it) is instrumented as usual. Two visible differences: `inspect.getfullargspec`
+of a stand-in shows `(*args, **kwargs)` (`inspect.signature` follows `__wrapped__` and is
+unchanged), and a traceback through it has one frame more.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import importlib.abc
 import inspect
+import os
 import sys
 from typing import Any
 
@@ -36,11 +39,16 @@ def install() -> None:
 
 
 class _FirstFeastImport(importlib.abc.MetaPathFinder):
-    """Patches typeguard once, just before `feast` itself is imported; finds nothing."""
+    """Patches typeguard once, just before `feast` itself is imported; finds nothing. It
+    stays on `sys.meta_path` (removing itself while the import system walks that list
+    would skip the next finder, for this import or another thread's)."""
+
+    def __init__(self) -> None:
+        self.patched = False
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "feast":
-            sys.meta_path.remove(self)
+        if name == "feast" and not self.patched:
+            self.patched = True
             _patch_typeguard()
         return None
 
@@ -94,14 +102,28 @@ def _method_of(function: Any, cls: type) -> bool:
 
 
 def _deferred(function: Any, real: Any, options: dict[str, Any]) -> Any:
+    """typeguard instruments from the module's source file, read at the first call: if
+    that file changed since the import (Feast upgraded under a running server), the checks
+    would be compiled from the new code and run with the old module's globals, so then the
+    function runs as imported, unchecked."""
     instrumented = None
+    source = _source_stamp(function)
 
     @functools.wraps(function)
     def first_call_instruments(*args: Any, **kwargs: Any) -> Any:
         nonlocal instrumented
         if instrumented is None:
-            instrumented = real(function, **options)
+            same = source is not None and _source_stamp(function) == source
+            instrumented = real(function, **options) if same else function
         return instrumented(*args, **kwargs)
 
     setattr(first_call_instruments, DEFERRED, True)
     return first_call_instruments
+
+
+def _source_stamp(function: Any) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(function.__code__.co_filename)
+    except (AttributeError, OSError):
+        return None
+    return stat.st_mtime_ns, stat.st_size

@@ -102,3 +102,23 @@ def test_debug_traceback_is_masked_too(cli, monkeypatch, tmp_path):
 def _explode(data):
     raise RuntimeError(f"cannot render {data['feature_store']['postgres_url']} "
                        "postgresql://alice:hunter2@127.0.0.1:1/db")
+
+
+def test_main_called_in_process_leaves_the_garbage_collector_as_it_was():
+    """Only the console command freezes the heap before its exit (the interpreter's last
+    collections would walk torch's, Feast's and MLflow's objects); tests and other callers
+    of main(argv) go on living, and frozen objects would never be collected."""
+    import gc
+
+    from salesops.cli import main
+
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert gc.get_freeze_count() == before
+
+
+def test_the_console_command_still_exits_cleanly_after_freezing():
+    done = subprocess.run([sys.executable, "-c", "from salesops.cli import main; main()",
+                           "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip()

@@ -136,13 +136,19 @@ def _edge_rows(string_keys: bool) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("key_type, created", [(Int64, False), (String, True)])
-def test_the_column_wise_write_is_feasts_write_byte_for_byte(tmp_path, key_type, created):
+@pytest.mark.parametrize("key_type, created, categories", [
+    (Int64, False, False), (String, True, False), (Int64, False, True)])
+def test_the_column_wise_write_is_feasts_write_byte_for_byte(tmp_path, key_type, created,
+                                                             categories):
     from salesops.stores.sqlite_online import BatchSqliteOnlineStore
 
     frame = _edge_rows(key_type is String)
     if key_type is Int64:
         frame["shop"] = frame["shop"].astype("int64")
+    if categories:  # pandas categoricals with nulls: Arrow dictionaries, read as Feast reads
+        frame["label"] = frame["label"].astype("category")
+        units = (frame["units"] % 1000).astype("Int64")  # Feast reads int categories as floats
+        frame["units"] = units.mask(frame.index == 4).astype("category")
     feast_store, feast_online = _edge_store(tmp_path, "feast", key_type, created)
     feast_store.write_to_online_store("weekly", frame)
     ours_store, ours_online = _edge_store(tmp_path, "ours", key_type, created)

@@ -108,10 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as exc:  # noqa: BLE001 - every exit goes through one place
         code = _failed(output, exc)
     silence_native_teardown()
-    # The interpreter's last collections walk every object torch, Feast and MLflow made
-    # (1.5 s after `train submit` had printed its summary); frozen objects are skipped,
-    # and go with the process.
-    gc.freeze()
+    if argv is None:  # the console command, whose process ends here (tests call main(argv))
+        # The interpreter's last collections walk every object torch, Feast and MLflow made
+        # (1.5 s after `train submit` had printed its summary); frozen objects are skipped
+        # and go with the process. Everything salesops writes is closed by then.
+        gc.freeze()
     sys.exit(code)
 
 

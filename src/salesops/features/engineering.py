@@ -37,6 +37,9 @@ WEEK = pd.Timedelta(weeks=1)
 SERIES_TABLE = "series"
 #: rows per block of gathered windows: bounds the block to ~55 MB at 52 weeks
 _CHUNK_ROWS = 1 << 17
+#: threads reducing windows at once: each holds a block and its deviations (107 MB at 52
+#: weeks), so a 64-core host does not hold 6.8 GB of them
+_MAX_WINDOW_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def _each_chunk(reduce, chunks: range) -> None:
     own rows, so the values are the same as one thread's, bit for bit (at 10M rows the
     engineering took 4.1-4.4 s instead of 6.8 on 2 cores, its memory already touched once;
     a fresh process pays the page faults of its first touch on top)."""
-    workers = min(_cores(), len(chunks))
+    workers = min(_cores(), _MAX_WINDOW_THREADS, len(chunks))
     if workers <= 1:
         for chunk in chunks:
             reduce(chunk)

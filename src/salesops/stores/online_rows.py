@@ -67,17 +67,29 @@ def online_rows(view: FeatureView, frame: pd.DataFrame, key_version: int) -> Onl
     values, texts = {}, {}
     for feature in view.features:
         values[feature.name], texts[feature.name] = feature_column(
-            table.column(feature.name), feature.dtype.to_value_type())
-    keys = entity_keys({name: table.column(name) for name in join_keys}, join_keys,
+            _plain(table.column(feature.name)), feature.dtype.to_value_type())
+    keys = entity_keys({name: _plain(table.column(name)) for name in join_keys}, join_keys,
                        key_version)
     source = view.batch_source
-    event = _timestamps(table.column(source.timestamp_field))
-    created = (_timestamps(table.column(source.created_timestamp_column))
+    event = _timestamps(_plain(table.column(source.timestamp_field)))
+    created = (_timestamps(_plain(table.column(source.created_timestamp_column)))
                if source.created_timestamp_column else [None] * table.num_rows)
     return OnlineRows(keys, values, texts, event, created)
 
 
-def feature_column(column: pa.ChunkedArray, value_type: Any) -> tuple[list[bytes],
+def _plain(column: pa.ChunkedArray) -> pa.Array:
+    """One array of the column's values, a categorical's decoded: a dictionary column's
+    `to_numpy` would read a null as some category (pyarrow ignores the nulls there), where
+    Feast's record batch reads None. All of a column's chunks: Feast's conversion reads only
+    the table's first record batch, so for a frame that arrives in several (a column made of
+    several Arrow chunks) it writes the first batch's rows only; this writes them all."""
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    return array
+
+
+def feature_column(column: pa.Array, value_type: Any) -> tuple[list[bytes],
                                                                       list[str | None]]:
     """(serialized ValueProto, value_text) per value of one feature column."""
     fixed = _FIXED.get(value_type.name)
@@ -89,7 +101,7 @@ def feature_column(column: pa.ChunkedArray, value_type: Any) -> tuple[list[bytes
     return _feast_way(column.to_numpy(zero_copy_only=False), value_type)
 
 
-def _fixed_column(column: pa.ChunkedArray, tag: int, dtype: str,
+def _fixed_column(column: pa.Array, tag: int, dtype: str,
                   kind: str) -> tuple[list[bytes], list[str | None]]:
     numbers = column.to_numpy(zero_copy_only=False).astype(kind, copy=False)
     packed = np.empty(len(numbers), dtype=[("tag", "u1"), ("value", dtype)])
@@ -102,7 +114,7 @@ def _fixed_column(column: pa.ChunkedArray, tag: int, dtype: str,
     return values, texts
 
 
-def _by_distinct_value(column: pa.ChunkedArray, value_type: Any) -> tuple[list[bytes],
+def _by_distinct_value(column: pa.Array, value_type: Any) -> tuple[list[bytes],
                                                                           list[str | None]]:
     """Feast's conversion of each distinct value, spread over the rows. Exact: Feast's
     result for a value depends on the value alone once the type check of the column's
@@ -111,7 +123,7 @@ def _by_distinct_value(column: pa.ChunkedArray, value_type: Any) -> tuple[list[b
     check may refuse them) takes Feast's own way, except strings (None stays None)."""
     if column.null_count and not pa.types.is_string(column.type):
         return _feast_way(column.to_numpy(zero_copy_only=False), value_type)
-    encoded = column.combine_chunks().dictionary_encode()
+    encoded = column.dictionary_encode()
     distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
     values, texts = _feast_way(distinct, value_type)
     values.append(b"")  # a null: the empty message, no text
@@ -129,7 +141,7 @@ def _feast_way(values: np.ndarray, value_type: Any) -> tuple[list[bytes], list[s
             [extract_text_and_num(proto, False)[0] for proto in protos])
 
 
-def entity_keys(columns: dict[str, pa.ChunkedArray], join_keys: dict[str, Any],
+def entity_keys(columns: dict[str, pa.Array], join_keys: dict[str, Any],
                 version: int) -> list[bytes]:
     """`serialize_entity_key(EntityKeyProto(join_keys, values), version)` per row."""
     names = sorted(join_keys)
@@ -138,7 +150,7 @@ def entity_keys(columns: dict[str, pa.ChunkedArray], join_keys: dict[str, Any],
     return _feast_keys(columns, join_keys, version)
 
 
-def _packable(column: pa.ChunkedArray, value_type: Any) -> bool:
+def _packable(column: pa.Array, value_type: Any) -> bool:
     if column.null_count:
         return False
     name = value_type.name
@@ -147,7 +159,7 @@ def _packable(column: pa.ChunkedArray, value_type: Any) -> bool:
             or (name == "STRING" and pa.types.is_string(column.type)))
 
 
-def _packed_keys(names: Sequence[str], columns: dict[str, pa.ChunkedArray],
+def _packed_keys(names: Sequence[str], columns: dict[str, pa.Array],
                  join_keys: dict[str, Any]) -> list[bytes]:
     from feast.value_type import ValueType
 
@@ -181,7 +193,7 @@ def _string_key(code: int, value: str) -> bytes:
     return struct.pack("<II", code, len(encoded)) + encoded
 
 
-def _feast_keys(columns: dict[str, pa.ChunkedArray], join_keys: dict[str, Any],
+def _feast_keys(columns: dict[str, pa.Array], join_keys: dict[str, Any],
                 version: int) -> list[bytes]:
     from feast.infra.key_encoding_utils import serialize_entity_key
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -196,7 +208,7 @@ def _feast_keys(columns: dict[str, pa.ChunkedArray], join_keys: dict[str, Any],
         entity_key_serialization_version=version) for at in range(rows)]
 
 
-def _timestamps(column: pa.ChunkedArray) -> list[datetime]:
+def _timestamps(column: pa.Array) -> list[datetime]:
     """Feast's conversion (`pd.to_datetime`, `_coerce_datetime`, `to_naive_utc`), once per
     distinct value."""
     import pandas as pd

@@ -165,3 +165,16 @@ def test_ranks_die_with_their_parent_killed_by_sigkill(tmp_path):
     for pid in survivors:  # clean up after a failure, then report it
         os.kill(pid, signal.SIGKILL)
     assert not survivors, f"ranks {survivors} outlived their parent"
+
+
+def test_a_rank_that_fails_before_torch_reports_without_importing_it():
+    """A settings error, say: its report goes out at once, and needs no torch to go out."""
+    code = textwrap.dedent("""
+        import sys
+        from salesops.backends.local.launch import _failure
+        failure = _failure(ValueError("bad settings"))
+        print(failure.summary, failure.collective, "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["ValueError:", "bad", "settings", "False", "False"]

@@ -156,8 +156,6 @@ def _rank_main(rank, nodes, port, threads, parent_pid, entry, args, results) -> 
 
 
 def _failure(exc: BaseException) -> _Failure:
-    import torch.distributed as dist
-
     first_line = (str(exc).strip().splitlines() or [""])[0]
     summary = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     try:
@@ -170,7 +168,9 @@ def _failure(exc: BaseException) -> _Failure:
         error = None
     trace = "".join(traceback.format_exception(exc))
     # gloo reports a lost peer as a plain RuntimeError: known by where it was raised
-    collective = isinstance(exc, dist.DistError) or (
+    # torch as far as the rank got: one that failed before loading it imports nothing here
+    dist = sys.modules.get("torch.distributed")
+    collective = (dist is not None and isinstance(exc, dist.DistError)) or (
         not isinstance(exc, SalesOpsError) and f"torch{os.sep}distributed{os.sep}" in trace)
     return _Failure(error, summary, isinstance(exc, SalesOpsError), collective, trace)
 
