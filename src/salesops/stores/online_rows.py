@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from feast.feature_view import FeatureView
 
-#: ValueType -> (protobuf tag byte, numpy dtype of the value's little-endian bytes)
-_FIXED = {"DOUBLE": (0x29, "<f8", "float64"), "FLOAT": (0x35, "<f4", "float32")}
+#: ValueType -> (protobuf tag byte, numpy dtype of the value's little-endian bytes, the
+#: Arrow type a column must have to be packed)
+_FIXED = {"DOUBLE": (0x29, "<f8", pa.float64()), "FLOAT": (0x35, "<f4", pa.float32())}
 #: ValueType -> (Feast's entity key type code, struct format of the value), for packed keys
 _KEY_FORMATS = {"INT64": "q", "INT32": "i"}
 
@@ -93,17 +94,16 @@ def feature_column(column: pa.Array, value_type: Any) -> tuple[list[bytes],
                                                                       list[str | None]]:
     """(serialized ValueProto, value_text) per value of one feature column."""
     fixed = _FIXED.get(value_type.name)
-    if fixed is not None and str(column.type) == ("double" if fixed[2] == "float64"
-                                                  else "float"):
-        return _fixed_column(column, *fixed)
+    if fixed is not None and column.type == fixed[2]:
+        return _fixed_column(column, *fixed[:2])
     if value_type.name in ("INT64", "INT32", "STRING", "BOOL") and len(column):
         return _by_distinct_value(column, value_type)
     return _feast_way(column.to_numpy(zero_copy_only=False), value_type)
 
 
-def _fixed_column(column: pa.Array, tag: int, dtype: str,
-                  kind: str) -> tuple[list[bytes], list[str | None]]:
-    numbers = column.to_numpy(zero_copy_only=False).astype(kind, copy=False)
+def _fixed_column(column: pa.Array, tag: int, dtype: str) -> tuple[list[bytes],
+                                                                   list[str | None]]:
+    numbers = column.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     packed = np.empty(len(numbers), dtype=[("tag", "u1"), ("value", dtype)])
     packed["tag"], packed["value"] = tag, numbers
     raw, size = packed.tobytes(), packed.dtype.itemsize
