@@ -96,7 +96,7 @@ def _build(settings: Settings, workspace: Workspace, append_weeks: int,
     return _result(manifest, report, frames, append_weeks, online, timings, feast)
 
 
-def _import_feast_meanwhile(workspace: Workspace) -> threading.Thread | None:
+def _import_feast_meanwhile(apply_reason: str | None) -> threading.Thread | None:
     """Where this build will `feast apply` for its definitions (a first build, changed
     definitions): Feast's import (5 s of module code) on a thread while the main one writes
     the files, in pyarrow's encoding and compression, which release the GIL (at 10M rows
@@ -105,9 +105,7 @@ def _import_feast_meanwhile(workspace: Workspace) -> threading.Thread | None:
     over. Started after the imports both threads need (pyarrow, yaml), joined before Feast
     is used. A build that may copy the online rows forward does not start it: it may never
     need Feast."""
-    from salesops.features import changes
-
-    if changes.apply_needed(workspace, changes.definitions_digest(workspace)) is None:
+    if apply_reason is None:
         return None
     import pyarrow.parquet  # noqa: F401  (what both threads use: imported here first)
     import yaml  # noqa: F401
@@ -175,12 +173,15 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
     step; a failure or a kill before the switch leaves the current generation as it was.
     The offline store stages its tables beside the files and switches them just before.
     Returns the number of series put online."""
-    from salesops.features import offline
+    from salesops.features import changes, offline
     from salesops.stores import generation, offline_store
 
     store = offline_store(settings)
     tables = frames.tables()
-    importing = _import_feast_meanwhile(workspace)
+    # what `feast apply` would register, and why it must run (None: the registry holds it)
+    definitions = changes.definitions_digest(workspace)
+    apply_reason = changes.apply_needed(workspace, definitions)
+    importing = _import_feast_meanwhile(apply_reason)
     with generation.staged(workspace) as staged:
         with _timed(timings, "write"):
             offline.write_dataset(dataset, staged)
@@ -190,7 +191,8 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
         if importing is not None:
             with _timed(timings, "feast_import"):  # what of it the file writing did not hide
                 importing.join()
-        online = _fill_feast(workspace, staged, frames, timings, feast, progress)
+        online = _fill_feast(workspace, staged, frames, definitions, apply_reason, timings,
+                             feast, progress)
         offline.write_manifest(staged, manifest)
         checkpoint("build.before_switch")
         store.switch(tables, manifest)
@@ -199,19 +201,19 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
 
 
 def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
-                timings: dict[str, float], feast: dict[str, str], progress: Progress) -> int:
-    """`feast apply` when the definitions changed, then the week to forecast into the staged
-    online store: copied forward from the current generation when the rows are the same
-    (`features.changes`), else written whole. Feast is opened only for work it must do."""
+                definitions: str, reason: str | None, timings: dict[str, float],
+                feast: dict[str, str], progress: Progress) -> int:
+    """`feast apply` when the definitions changed (`reason`, from `changes.apply_needed`
+    for `definitions`), then the week to forecast into the staged online store: copied
+    forward from the current generation when the rows are the same (`features.changes`),
+    else written whole. Feast is opened only for work it must do."""
     from salesops.features import changes, feast_ops
     from salesops.stores import online_class
 
     rows = frames.online_rows()
     online = len(rows["dept_weekly"])
     with _timed(timings, "apply"):
-        definitions = changes.definitions_digest(workspace)
         digest = changes.online_digest(definitions, rows)
-        reason = changes.apply_needed(workspace, definitions)
         same_rows = digest == changes.current_online_digest(workspace)
         store_class = online_class(_online_section(workspace)["type"]) if same_rows else None
         copy = same_rows and store_class.can_copy_forward
