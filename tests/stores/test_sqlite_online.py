@@ -136,11 +136,19 @@ def _edge_rows(string_keys: bool) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.parametrize("statements", ["per_entity", "per_value"])
 @pytest.mark.parametrize("key_type, created, categories", [
     (Int64, False, False), (String, True, False), (Int64, False, True)])
-def test_the_column_wise_write_is_feasts_write_byte_for_byte(tmp_path, key_type, created,
-                                                             categories):
+def test_the_column_wise_write_is_feasts_write_byte_for_byte(tmp_path, monkeypatch, key_type,
+                                                             created, categories, statements):
+    """Both ways of handing the rows to SQLite: one row per entity crossed with the feature
+    names inside SQLite, and, for a view with more features than a statement binds, one
+    upsert per (entity, feature)."""
+    from salesops.stores import sqlite_online
     from salesops.stores.sqlite_online import BatchSqliteOnlineStore
+
+    if statements == "per_value":
+        monkeypatch.setattr(sqlite_online, "_MAX_VARIABLES", 3 + 2 * 7 - 1)
 
     frame = _edge_rows(key_type is String)
     if key_type is Int64:
