@@ -35,8 +35,10 @@ def test_tables_and_manifest_come_from_the_current_generation(workspace):
 
 def test_staging_and_switching_leave_it_to_the_generation(workspace):
     offline, _, ws = _stores(workspace)
-    offline.stage({"x": pd.DataFrame({"a": [1]})})
-    offline.switch({"x": pd.DataFrame({"a": [1]})}, {"fingerprint": "f"})
+    offline.begin_stage()
+    offline.stage("x", pd.DataFrame({"a": [1]}), append=False)
+    offline.stage("x", pd.DataFrame({"a": [2]}), append=True)
+    offline.switch(["x"], {"fingerprint": "f"})
     assert not ws.root.exists()  # nothing written: the build writes the generation's files
     assert offline.prepare() == [] and offline.teardown(print) == []
 

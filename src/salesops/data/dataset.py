@@ -8,6 +8,7 @@ as in the Walmart data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -102,6 +103,31 @@ def series_bounds(store: np.ndarray, dept: np.ndarray) -> tuple[np.ndarray, np.n
     new = np.r_[True, (store[1:] != store[:-1]) | (dept[1:] != dept[:-1])]
     starts = np.flatnonzero(new)
     return starts, np.r_[starts[1:], len(store)] - 1
+
+
+def store_groups(dataset: SalesDataset, rows: int) -> Iterator[SalesDataset]:
+    """The data set in parts of whole stores, in store order, each of at most `rows` sales
+    rows (a store with more is a part alone): every feature is computed within one store's
+    rows (a series, or a store's weeks), so each part's features are the whole set's rows of
+    its stores. Slices of the sorted frames, not copies."""
+    sales, features, stores = dataset.sales, dataset.features, dataset.stores
+    store = sales["store"].to_numpy()
+    # where each store's rows begin, and the end of the last
+    bounds = np.r_[np.flatnonzero(np.r_[True, store[1:] != store[:-1]]), len(sales)]
+    cuts = [0]  # the parts, as indexes into `bounds`
+    while cuts[-1] < len(bounds) - 1:
+        reach = int(np.searchsorted(bounds, bounds[cuts[-1]] + rows, "right")) - 1
+        cuts.append(max(cuts[-1] + 1, reach))
+    # each part's store weeks and stores: up to its last store (the last part: all the rest)
+    highs = [store[bounds[end] - 1] for end in cuts[1:-1]]
+    weeks_at = np.r_[0, np.searchsorted(features["store"].to_numpy(), highs, "right"),
+                     len(features)]
+    stores_at = np.r_[0, np.searchsorted(stores["store"].to_numpy(), highs, "right"),
+                      len(stores)]
+    for part in range(len(cuts) - 1):
+        yield SalesDataset(sales=sales.iloc[bounds[cuts[part]]:bounds[cuts[part + 1]]],
+                           features=features.iloc[weeks_at[part]:weeks_at[part + 1]],
+                           stores=stores.iloc[stores_at[part]:stores_at[part + 1]])
 
 
 def _ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

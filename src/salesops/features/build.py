@@ -3,18 +3,18 @@ materialize.
 
 A build holds the workspace lock and the offline store's build lock (on `postgres`, one
 per schema across pods and laptops). Order matters for "a failed step loses nothing": data is
-loaded, cleaned by the `data.*` policies (with a report of every quirk met), checked to be
-long enough to train on, engineered and validated entirely in memory first, so bad input
-writes nothing. Then everything the build produces (raw and offline files, the online rows of
-the week to forecast, the manifest) goes into a new generation, which one atomic step makes
-current (see `stores.generation`): a failure or a `kill -9` at any instant leaves the
-previous build whole, never a mix. The offline store (`stores`) stages and switches its own
-tables around it (on `postgres`, the server's).
+loaded, cleaned by the `data.*` policies (with a report of every quirk met) and checked to be
+long enough to train on before anything is written. Then it is engineered and validated a
+few stores at a time, each part written into a new generation as the next is engineered
+(`features.table_files`), followed by the raw files, the online rows of the week to forecast
+and the manifest; one atomic step makes the generation current (see `stores.generation`): a
+part that fails validation, a failure or a `kill -9` at any instant leaves the previous build
+whole, never a mix. The offline store (`stores`) stages and switches its own tables around
+it (on `postgres`, the server's).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,14 +26,17 @@ from salesops.config import DataSection, Settings
 from salesops.data.report import DataReport, Quirk
 from salesops.errors import DataError, PreconditionError, UsageError
 from salesops.faults import checkpoint
+from salesops.features.table_files import TableFiles
 from salesops.workspace import Workspace, locked
 
 if TYPE_CHECKING:
     from salesops.data.dataset import SalesDataset
-    from salesops.features.engineering import FeatureFrames
     from salesops.workspace import Generation
 
 Progress = Callable[[str], None]
+#: sales rows engineered at a time: a part's frames and the engineering's temporaries are
+#: a few hundred MB, whatever the data's size
+PART_ROWS = 1 << 20
 
 
 @dataclass
@@ -88,65 +91,68 @@ def _build(settings: Settings, workspace: Workspace, append_weeks: int,
              f"{report.series:,} series, {report.stores} stores × {report.depts} depts × "
              f"{report.weeks} weeks ({dataset_origin(manifest)})")
     _check_long_enough(settings, report)
-    frames = _engineer(dataset, report, timings, progress)
-    _complete_manifest(manifest, frames, report)
     feast: dict[str, str] = {}
-    online = _write_generation(settings, workspace, dataset, frames, manifest, timings, feast,
-                               progress)
-    return _result(manifest, report, frames, append_weeks, online, timings, feast)
+    built = _write_generation(settings, workspace, dataset, report, manifest, timings, feast,
+                              progress)
+    return _result(manifest, report, built, append_weeks, timings, feast)
 
 
-def _import_feast_meanwhile(apply_reason: str | None) -> threading.Thread | None:
-    """Where this build will `feast apply` for its definitions (a first build, changed
-    definitions): Feast's import (5 s of module code) on a thread while the main one writes
-    the files, in pyarrow's encoding and compression, which release the GIL (at 10M rows
-    the import's 5-6 s cost the write about 1). Tried beside the engineering instead, it
-    slowed that by as much as it saved: numpy's calls there are too short to hand the GIL
-    over. Started after the imports both threads need (pyarrow, yaml), joined before Feast
-    is used. A build that may copy the online rows forward does not start it: it may never
-    need Feast."""
-    if apply_reason is None:
-        return None
-    import pyarrow.parquet  # noqa: F401  (what both threads use: imported here first)
-    import yaml  # noqa: F401
+@dataclass
+class Engineered:
+    """What a build keeps of its engineered frames once they are written: the week to
+    forecast, the series table, the online rows and each view's row count."""
 
-    from salesops.features.feast_ops import import_feast
-
-    thread = threading.Thread(target=import_feast, name="import feast", daemon=True)
-    thread.start()
-    return thread
+    next_week: Any  # pd.Timestamp
+    series: Any  # pd.DataFrame, see `engineering.series_table`
+    online_rows: dict[str, Any]  # view -> pd.DataFrame of the week to forecast
+    rows: dict[str, int]
 
 
-def _engineer(dataset: SalesDataset, report: DataReport, timings: dict[str, float],
-              progress: Progress) -> FeatureFrames:
-    """The feature frames of the cleaned data, validated, in memory (nothing written yet);
-    the series too short to train on join the data report."""
+def _engineer(dataset: SalesDataset, files: TableFiles, timings: dict[str, float],
+              progress: Progress) -> Engineered:
+    """Engineer and validate the cleaned data a few stores at a time (`PART_ROWS` sales
+    rows), handing each part's frames to `files` to write while the next is engineered; a
+    part that fails validation stops the build before anything is switched in."""
+    import pandas as pd
+
+    from salesops.data.dataset import store_groups
     from salesops.features.engineering import build_features
-    from salesops.features.validation import validate
+    from salesops.features.validation import require_rows, validate
 
-    with _timed(timings, "engineer"):
-        frames = build_features(dataset)
-    report.add(short_series(frames.series))
-    with _timed(timings, "validate"):
-        validate(frames)
-    progress(f"features: {', '.join(f'{k} {len(v):,}' for k, v in frames.frames().items())} rows"
+    weeks = dataset.weeks
+    series, online, rows = [], {}, {}
+    timings["engineer"] = timings["validate"] = 0.0
+    for part in store_groups(dataset, PART_ROWS):
+        with _timed(timings, "engineer", add=True):
+            frames = build_features(part, weeks)
+        with _timed(timings, "validate", add=True):
+            validate(frames, need_rows=False)
+        files.add(frames.frames())
+        series.append(frames.series)
+        for name, frame in frames.online_rows().items():
+            online.setdefault(name, []).append(frame)
+        for name, frame in frames.frames().items():
+            rows[name] = rows.get(name, 0) + len(frame)
+        next_week = frames.next_week
+        del frames
+    require_rows(rows)
+    progress(f"features: {', '.join(f'{k} {v:,}' for k, v in rows.items())} rows"
              " engineered and validated")
-    return frames
+    return Engineered(next_week, pd.concat(series, ignore_index=True),
+                      {name: pd.concat(parts, ignore_index=True)
+                       for name, parts in online.items()}, rows)
 
 
-def _complete_manifest(manifest: dict[str, Any], frames: FeatureFrames,
+def _complete_manifest(manifest: dict[str, Any], built: Engineered, fingerprint: str,
                        report: DataReport) -> None:
     """What a reader of the build needs beyond the data's origin: lineage and the report."""
-    from salesops.features import offline
-
-    manifest["fingerprint"] = offline.fingerprint(frames)
-    manifest["next_week"] = frames.next_week.isoformat()
+    manifest["fingerprint"] = fingerprint
+    manifest["next_week"] = built.next_week.isoformat()
     manifest["data_report"] = report.to_dict()
 
 
-def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
-            append_weeks: int, online: int, timings: dict[str, float],
-            feast: dict[str, str]) -> BuildResult:
+def _result(manifest: dict[str, Any], report: DataReport, built: Engineered,
+            append_weeks: int, timings: dict[str, float], feast: dict[str, str]) -> BuildResult:
     return BuildResult(
         source=manifest["source"],
         rows=report.rows,
@@ -155,10 +161,10 @@ def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
         weeks=report.weeks,
         first_week=report.first_week,
         last_week=report.last_week,
-        next_week=frames.next_week.date().isoformat(),
+        next_week=built.next_week.date().isoformat(),
         appended_weeks=append_weeks,
-        feature_rows={name: len(frame) for name, frame in frames.frames().items()},
-        online_entities=online,
+        feature_rows=built.rows,
+        online_entities=len(built.online_rows["dept_weekly"]),
         fingerprint=manifest["fingerprint"],
         data_report=report.to_dict(),
         timings=timings,
@@ -167,42 +173,41 @@ def _result(manifest: dict[str, Any], report: DataReport, frames: FeatureFrames,
 
 
 def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDataset,
-                      frames: FeatureFrames, manifest: dict[str, Any], timings: dict[str, float],
-                      feast: dict[str, str], progress: Progress) -> int:
-    """Fill a new generation (files, registry, online rows, manifest) and switch to it in one
-    step; a failure or a kill before the switch leaves the current generation as it was.
-    The offline store stages its tables beside the files and switches them just before.
-    Returns the number of series put online."""
+                      report: DataReport, manifest: dict[str, Any], timings: dict[str, float],
+                      feast: dict[str, str], progress: Progress) -> Engineered:
+    """Engineer the data into a new generation (files, the offline store's staged tables,
+    registry, online rows, manifest) and switch to it in one step; a failure or a kill
+    before the switch leaves the current generation as it was. The files are written on a
+    thread (`features.table_files`) while the data is engineered and Feast works."""
     from salesops.features import changes, offline
+    from salesops.features.engineering import SERIES_TABLE, VIEWS
     from salesops.stores import generation, offline_store
 
     store = offline_store(settings)
-    tables = frames.tables()
     # what `feast apply` would register, and why it must run (None: the registry holds it)
     definitions = changes.definitions_digest(workspace)
     apply_reason = changes.apply_needed(workspace, definitions)
-    importing = _import_feast_meanwhile(apply_reason)
-    with generation.staged(workspace) as staged:
-        with _timed(timings, "write"):
-            offline.write_dataset(dataset, staged)
-            offline.write_frames(frames, staged)
-            store.stage(tables)
+    with generation.staged(workspace) as staged, TableFiles(staged, store, VIEWS) as files:
+        built = _engineer(dataset, files, timings, progress)
+        report.add(short_series(built.series))
+        files.add({SERIES_TABLE: built.series})
+        files.add_raw(dataset)
+        _fill_feast(workspace, staged, built, definitions, apply_reason, timings, feast,
+                    progress)
+        with _timed(timings, "write"):  # what of the writing the Feast work did not hide
+            fingerprint = files.close()
         checkpoint("build.after_files")
-        if importing is not None:
-            with _timed(timings, "feast_import"):  # what of it the file writing did not hide
-                importing.join()
-        online = _fill_feast(workspace, staged, frames, definitions, apply_reason, timings,
-                             feast, progress)
+        _complete_manifest(manifest, built, fingerprint, report)
         offline.write_manifest(staged, manifest)
         checkpoint("build.before_switch")
-        store.switch(tables, manifest)
+        store.switch([*VIEWS, SERIES_TABLE], manifest)
         generation.switch(workspace, staged)
-    return online
+    return built
 
 
-def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
+def _fill_feast(workspace: Workspace, staged: Generation, built: Engineered,
                 definitions: str, reason: str | None, timings: dict[str, float],
-                feast: dict[str, str], progress: Progress) -> int:
+                feast: dict[str, str], progress: Progress) -> None:
     """`feast apply` when the definitions changed (`reason`, from `changes.apply_needed`
     for `definitions`), then the week to forecast into the staged online store: copied
     forward from the current generation when the rows are the same (`features.changes`),
@@ -210,7 +215,7 @@ def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
     from salesops.features import changes, feast_ops
     from salesops.stores import online_class
 
-    rows = frames.online_rows()
+    rows = built.online_rows
     online = len(rows["dept_weekly"])
     with _timed(timings, "apply"):
         digest = changes.online_digest(definitions, rows)
@@ -238,10 +243,9 @@ def _fill_feast(workspace: Workspace, staged: Generation, frames: FeatureFrames,
             feast_ops.write_online(feature_store, workspace, rows)
         changes.write_online_digest(staged, digest)
     feast["online"] = "copied" if copied else "written"
-    progress(f"kept the week of {frames.next_week.date()} for {online:,} series online "
+    progress(f"kept the week of {built.next_week.date()} for {online:,} series online "
              "(unchanged, copied forward)" if copied else
-             f"wrote the week of {frames.next_week.date()} for {online:,} series online")
-    return online
+             f"wrote the week of {built.next_week.date()} for {online:,} series online")
 
 
 def _apply(workspace: Workspace, staged: Generation, definitions: str) -> tuple[Any, int]:
@@ -359,7 +363,7 @@ def dataset_origin(manifest: Mapping[str, Any]) -> str:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], name: str, add: bool = False) -> Iterator[None]:
     start = time.perf_counter()
     yield
-    timings[name] = round(time.perf_counter() - start, 3)
+    timings[name] = round(time.perf_counter() - start + (timings[name] if add else 0), 3)

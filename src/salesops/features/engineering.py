@@ -35,6 +35,8 @@ STORE_TYPE_CODES = {"A": 0, "B": 1, "C": 2}
 WEEK = pd.Timedelta(weeks=1)
 #: the offline store's table of series and their status (not a feature view)
 SERIES_TABLE = "series"
+#: the feature views' frames (`FeatureFrames.frames`)
+VIEWS = ("dept_weekly", "store_weekly", "sales_target")
 #: rows per block of gathered windows: bounds the block to ~55 MB at 52 weeks
 _CHUNK_ROWS = 1 << 17
 #: threads reducing windows at once: each holds a block and its deviations (107 MB at 52
@@ -55,11 +57,7 @@ class FeatureFrames:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The feature views' frames."""
-        return {
-            "dept_weekly": self.dept_weekly,
-            "store_weekly": self.store_weekly,
-            "sales_target": self.sales_target,
-        }
+        return {name: getattr(self, name) for name in VIEWS}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Everything the offline store holds: the views' frames and the series table."""
@@ -74,8 +72,11 @@ class FeatureFrames:
                                     ("store_weekly", self.store_weekly))}
 
 
-def build_features(dataset: SalesDataset) -> FeatureFrames:
-    weeks = dataset.weeks
+def build_features(dataset: SalesDataset, weeks: pd.DatetimeIndex | None = None) -> FeatureFrames:
+    """The feature frames of `dataset`; `weeks`: the whole data's weeks where `dataset` is
+    a part of it (`data.dataset.store_groups`), which say the week to forecast and the first
+    feature week (a part's stores may all have ended early)."""
+    weeks = dataset.weeks if weeks is None else weeks
     next_week = weeks[-1] + WEEK
     first_feature_week = weeks[0] + pd.Timedelta(weeks=MIN_HISTORY_WEEKS)
     dept, target = _dept_weekly(dataset.sales, next_week)

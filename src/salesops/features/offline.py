@@ -1,12 +1,11 @@
 """A generation's files: raw sales data, the offline store's parquet, the build manifest.
 
-A build writes them into a new generation folder (see `stores.generation`), which becomes current
+A build writes them (the parquet through `features.table_files`) into a new generation folder (see `stores.generation`), which becomes current
 only once complete; readers go through the workspace's `current` link.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -22,43 +21,10 @@ from salesops.workspace import Generation, Workspace, atomic_write_text
 RAW_TABLES = ("sales", "features", "stores")
 
 
-def _write_parquet(frame: pd.DataFrame, path) -> None:
-    """`frame` as parquet, LZ4 and without dictionaries for float columns: sales features
-    are nearly all distinct, so a dictionary only costs time (at 10M rows, Snappy with
-    dictionaries wrote the offline files in 6.5 s and read them in 3.7; this, 3.3 and 1.4)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    dictionary = [c for c, dtype in frame.dtypes.items() if dtype.kind != "f"]
-    frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=False,
-                     compression="lz4", use_dictionary=dictionary)
-    os.replace(tmp, path)
-
-
-def write_dataset(dataset: SalesDataset, generation: Generation) -> None:
-    for table in RAW_TABLES:
-        _write_parquet(getattr(dataset, table), generation.raw / f"{table}.parquet")
-
-
 def read_dataset(workspace: Workspace) -> SalesDataset:
     return SalesDataset(
         **{table: pd.read_parquet(workspace.raw / f"{table}.parquet") for table in RAW_TABLES}
     )
-
-
-def write_frames(frames: FeatureFrames, generation: Generation) -> None:
-    """The views' parquet files and the series table (which series are forecast, and why
-    the others are not: see `engineering.series_table`)."""
-    for name, frame in frames.tables().items():
-        _write_parquet(frame, generation.offline_data / f"{name}.parquet")
-
-
-def fingerprint(frames: FeatureFrames) -> str:
-    """A content hash of the offline data: training runs record it as lineage."""
-    digest = hashlib.sha256()
-    for name, frame in sorted(frames.frames().items()):
-        digest.update(name.encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def write_manifest(generation: Generation, manifest: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ profile: staging and switching a build's tables, reading them back, the sections
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,11 +47,15 @@ class OfflineStore(Protocol):
         or raise `WorkspaceBusy` (or a subclass: exit code 75) at once. The workspace lock
         serialises builds in one workspace only; pods each have their own."""
 
-    def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        """Put a build's tables where readers cannot see them yet (a no-op where the
-        generation's files are the tables)."""
+    def begin_stage(self) -> None:
+        """Clear what a killed build staged, before a build stages its tables."""
 
-    def switch(self, frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any]) -> None:
+    def stage(self, name: str, frame: pd.DataFrame, append: bool) -> None:
+        """Put rows of one of a build's tables where readers cannot see them yet: a new
+        staged table, or (`append`) more rows of it, a build writing its tables a part at a
+        time (a no-op where the generation's files are the tables)."""
+
+    def switch(self, names: Iterable[str], manifest: Mapping[str, Any]) -> None:
         """Make the staged tables and the manifest current, at once, before the files."""
 
     def read_manifest(self, workspace: Workspace) -> dict[str, Any] | None:

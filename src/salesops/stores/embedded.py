@@ -9,7 +9,7 @@ files are the build's tables (staged and switched by `generation`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,13 @@ class EmbeddedOffline:
         """Nothing: the store is the workspace's files, and the workspace lock covers them."""
         yield
 
-    def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    def begin_stage(self) -> None:
+        """Nothing: a killed build's staged generation is removed with it."""
+
+    def stage(self, name: str, frame: pd.DataFrame, append: bool) -> None:
         """Nothing beyond the generation's files, which the build writes."""
 
-    def switch(self, frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any]) -> None:
+    def switch(self, names: Iterable[str], manifest: Mapping[str, Any]) -> None:
         """Nothing: switching the generation switches its files."""
 
     def read_manifest(self, workspace: Workspace) -> dict[str, Any] | None:

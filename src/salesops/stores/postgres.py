@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -48,12 +48,15 @@ class PostgresOffline:
 
         return build_lock(self.target, command)
 
-    def stage(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        tables.stage_tables(self.target, frames)
+    def begin_stage(self) -> None:
+        tables.clear_staged_online(self.target)
 
-    def switch(self, frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any]) -> None:
+    def stage(self, name: str, frame: pd.DataFrame, append: bool) -> None:
+        tables.stage_table(self.target, name, frame, append)
+
+    def switch(self, names: Iterable[str], manifest: Mapping[str, Any]) -> None:
         # the server's tables and manifest switch in one transaction, then the files
-        tables.switch_tables(self.target, frames, manifest)
+        tables.switch_tables(self.target, names, manifest)
         checkpoint("build.between_switches")
 
     def read_manifest(self, workspace: Workspace) -> dict[str, Any] | None:

@@ -23,10 +23,9 @@ from salesops.stores.postgres_server import PgTarget, connect
 MANIFEST_TABLE = "build_manifest"
 
 
-def stage_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
-    """Load every frame into `<schema>.<name>__staging`, and empty the online staging schema
-    (a killed build's rows), which the build's Feast online store then fills; `switch_tables`
-    puts both in place."""
+def clear_staged_online(target: PgTarget) -> None:
+    """Empty the online staging schema (a killed build's rows), which the build's Feast
+    online store then fills; `switch_tables` puts it in place with the offline tables."""
     from psycopg import sql
 
     with connect(target) as conn:
@@ -35,12 +34,20 @@ def stage_tables(target: PgTarget, frames: Mapping[str, pd.DataFrame]) -> None:
             conn.execute(sql.SQL("DROP TABLE {}").format(
                 sql.Identifier(target.online_staging_schema, table)))
         conn.commit()
-        for name, frame in frames.items():
-            staging = sql.Identifier(target.schema, f"{name}__staging")
+
+
+def stage_table(target: PgTarget, name: str, frame: pd.DataFrame, append: bool) -> None:
+    """Load `frame` into `<schema>.<name>__staging`: a new table (a killed build's is
+    dropped), or more rows of it (`append`: a build's later part). One transaction."""
+    from psycopg import sql
+
+    staging = sql.Identifier(target.schema, f"{name}__staging")
+    with connect(target) as conn:
+        if not append:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
             conn.execute(sql.SQL("CREATE TABLE {} ({})").format(staging, _columns(frame)))
-            _copy(conn, staging, frame)
-            conn.commit()
+        _copy(conn, staging, frame)
+        conn.commit()
 
 
 def switch_tables(target: PgTarget, names: Iterable[str], manifest: Mapping[str, object]) -> None:
