@@ -11,7 +11,13 @@ For each size, in a fresh workspace, every step runs in a fresh process:
   (the reference the store is measured against: the issue's target is within 1.5x of it;
   from 3M rows up the store is faster than it);
 - `train submit --epochs 1 --no-promote --nodes 2`: wall time, its epoch time, the rest, and
-  the peak of the summed RSS of every process of the command (the ranks included).
+  the peak of the summed RSS of every process of the command (the ranks included); not run
+  with `--no-train`.
+
+A training set larger than memory keeps its row arrays in a mapped file
+(`training.row_arrays`): its peak RSS then counts the file's resident pages, which the kernel
+writes out under pressure; the anonymous memory's peak is printed beside it. A step that is
+killed or runs past `--step-timeout` is reported as such and the next one runs.
 
 Peak RSS of a single process comes from getrusage; the summed one from sampling /proc every
 50 ms (psutil), so it can miss a spike shorter than that.
@@ -42,13 +48,23 @@ PYTHON = sys.executable
 SALESOPS = str(Path(sys.executable).parent / "salesops")
 
 TRAINING_SET = """
-import resource, sys, time
+import resource, sys, threading, time
 import salesops, feast, salesops.stores.asof_offline  # salesops first, as in the CLI
 from salesops.config import load_settings
 from salesops.training.dataset import load_training_set
+anonymous = [0]
+def sample():  # the peak of anonymous memory: RSS less the pages of mapped files
+    while True:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    anonymous[0] = max(anonymous[0], int(line.split()[1]) / 1024)
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
 settings = load_settings()
 start = time.perf_counter()
 training_set = load_training_set(settings)
+print(anonymous[0])
 print(time.perf_counter() - start, training_set.rows,
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
@@ -117,7 +133,8 @@ def print_table(rows: list[dict[str, str]], header: list[str]) -> None:
         print("  ".join(row.get(h, "").ljust(w) for h, w in zip(header, widths)))
 
 
-def measure(label: str, shape: tuple[int, int, int], root: Path) -> dict[str, str]:
+def measure(label: str, shape: tuple[int, int, int], root: Path, train: bool,
+            step_timeout: float) -> dict[str, str]:
     stores, depts, weeks = shape
     env = {**os.environ, "SALESOPS_PROJECT__WORKSPACE": str(root / "ws")}
     subprocess.run([SALESOPS, "-q", "infra", "up"], env=env, check=True,
@@ -129,12 +146,23 @@ def measure(label: str, shape: tuple[int, int, int], root: Path) -> dict[str, st
            "build": f"{build_s:.1f} s / {build_mb / 1e3:.1f} GB"}
     again_s, _, _ = peak_of_tree([SALESOPS, "-q", "features", "build", *size], env)
     row["rebuild"] = f"{again_s:.1f} s"
-    set_s, set_mb, out = _script(TRAINING_SET, env)
-    row["training set"] = f"{set_s:.1f} s / {set_mb / 1e3:.1f} GB"
+    try:
+        set_s, set_mb, out = _script(TRAINING_SET, env, timeout=step_timeout)
+        anonymous = float(out.split()[-4])
+        mapped = f" ({anonymous / 1e3:.1f} GB anonymous)" if set_mb - anonymous > 500 else ""
+        row["training set"] = f"{set_s:.1f} s / {set_mb / 1e3:.1f} GB{mapped}"
+    except StepFailed as failed:
+        set_s, row["training set"] = None, str(failed)
     data = root / "ws" / "current" / "data"
-    bare_s, bare_mb, _ = _script(BARE_JOIN, env, str(data))
-    row["bare ASOF join"] = f"{bare_s:.1f} s / {bare_mb / 1e3:.1f} GB"
-    row["set / bare"] = f"{set_s / bare_s:.2f}x"
+    try:
+        bare_s, bare_mb, _ = _script(BARE_JOIN, env, str(data), timeout=step_timeout)
+        row["bare ASOF join"] = f"{bare_s:.1f} s / {bare_mb / 1e3:.1f} GB"
+        row["set / bare"] = f"{set_s / bare_s:.2f}x" if set_s else "-"
+    except StepFailed as failed:
+        row["bare ASOF join"], row["set / bare"] = str(failed), "-"
+    if not train:
+        row["train submit (2 procs)"] = "not run (--no-train)"
+        return row
     try:
         wall, peak, out = peak_of_tree([SALESOPS, "--json", "train", "submit", "--epochs", "1",
                                         "--no-promote", "--nodes", "2"], env)
@@ -146,12 +174,25 @@ def measure(label: str, shape: tuple[int, int, int], root: Path) -> dict[str, st
     return row
 
 
-def _script(code: str, env: dict[str, str], *args: str) -> tuple[float, float, str]:
-    """Run `code` in a fresh interpreter that prints `seconds rows peak_mb` (its own)."""
-    out = subprocess.run([PYTHON, "-c", code, *args], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    seconds, _, peak = out.split()[-3:]
-    return float(seconds), float(peak), out
+class StepFailed(Exception):
+    """A step that did not complete: killed (out of memory), timed out, or failed."""
+
+
+def _script(code: str, env: dict[str, str], *args: str,
+            timeout: float | None = None) -> tuple[float, float, str]:
+    """Run `code` in a fresh interpreter that prints `seconds rows peak_mb` (its own) last;
+    returns them and its whole output."""
+    try:
+        done = subprocess.run([PYTHON, "-c", code, *args], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"not done in {timeout:.0f} s") from None
+    if done.returncode:
+        why = ("killed (out of memory?)" if done.returncode in (-9, 137) else
+               f"failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+        raise StepFailed(why)
+    seconds, _, peak = done.stdout.split()[-3:]
+    return float(seconds), float(peak), done.stdout
 
 
 def main() -> None:
@@ -160,12 +201,17 @@ def main() -> None:
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"comma-separated, of {', '.join(SIZES)} (default {DEFAULT_SIZES})")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces")
+    parser.add_argument("--no-train", action="store_true",
+                        help="skip `train submit` (the 100M-row target is the build and the set)")
+    parser.add_argument("--step-timeout", type=float, default=1800,
+                        help="seconds a training-set or bare-join step may take (default 1800)")
     args = parser.parse_args()
     rows = []
     for label in args.sizes.split(","):
         root = Path(tempfile.mkdtemp(prefix=f"salesops-scale-{label}-"))
         try:
-            rows.append(measure(label, SIZES[label], root))
+            rows.append(measure(label, SIZES[label], root, not args.no_train,
+                                args.step_timeout))
         finally:
             if not args.keep:
                 subprocess.run(["rm", "-rf", str(root)], check=False)

@@ -195,6 +195,41 @@ def test_gaps_late_and_ended_series_ttl_edges_and_created_ties_join_as_feast_doe
     assert 0.2 < value.isna().mean() < 0.8  # both matches and TTL/gap misses occur
 
 
+@pytest.mark.parametrize("stores", [[2], [2, 3], [9]], ids=["one", "two", "none-known"])
+def test_entity_rows_of_some_stores_read_their_row_groups_only_and_join_as_feast_does(
+        sample_repo, monkeypatch, stores):
+    """A view file written in store order in many row groups (as `features build` writes
+    them) and entity rows of some stores (as a training set built a few stores at a time
+    asks): only the row groups whose store range meets the entity rows' are read, and the
+    rows are Feast's."""
+    import pyarrow.parquet as pq
+
+    repo, service = sample_repo
+    path = repo.parent / "data" / "dept.parquet"
+    rows = pd.read_parquet(path).sort_values(["store_id", "dept"], kind="stable")
+    rows.to_parquet(path, row_group_size=40)
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups >= 8
+    read, real = [], pq.ParquetFile.read_row_groups
+
+    def spy(self, row_groups, *args, **kwargs):
+        if self.metadata.num_row_groups == groups:  # the dept file (the store file has one)
+            read.append(list(row_groups))
+        return real(self, row_groups, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spy)
+    entities = _entities()
+    entities = entities[entities["store"].isin(stores)].reset_index(drop=True)
+    reference, job = _both(repo, entities, service)
+    _assert_same(reference, job.to_df(), KEYS)
+    # the groups whose stores meet the entity rows' range of stores
+    holding = {group for group in range(groups)
+               if rows["store_id"].iloc[group * 40:(group + 1) * 40].between(
+                   min(stores), max(stores)).any()}
+    assert read and all(set(groups_read) == holding for groups_read in read)
+    assert len(holding) < groups
+
+
 def test_feature_references_and_naive_timestamps_join_as_feast_does(sample_repo):
     repo, _ = sample_repo
     refs = ["dept_view:units", "store_view:temperature", "forever:warmth"]

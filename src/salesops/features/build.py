@@ -116,10 +116,11 @@ def _engineer(dataset: SalesDataset, files: TableFiles, timings: dict[str, float
     import pandas as pd
 
     from salesops.data.dataset import store_groups
-    from salesops.features.engineering import build_features
+    from salesops.features.engineering import WEEK, build_features
     from salesops.features.validation import require_rows, validate
 
     weeks = dataset.weeks
+    next_week = weeks[-1] + WEEK
     series, online, rows = [], {}, {}
     timings["engineer"] = timings["validate"] = 0.0
     for part in store_groups(dataset, PART_ROWS):
@@ -133,7 +134,6 @@ def _engineer(dataset: SalesDataset, files: TableFiles, timings: dict[str, float
             online.setdefault(name, []).append(frame)
         for name, frame in frames.frames().items():
             rows[name] = rows.get(name, 0) + len(frame)
-        next_week = frames.next_week
         del frames
     require_rows(rows)
     progress(f"features: {', '.join(f'{k} {v:,}' for k, v in rows.items())} rows"

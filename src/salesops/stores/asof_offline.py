@@ -251,10 +251,14 @@ class _Gather:
 
     def __init__(self, view: _View, entity: pd.DataFrame, entity_rows: Entity) -> None:
         created = [view.created] if view.created else []
-        rows = pq.read_table(view.path, columns=[*view.keys, view.timestamp, *created])
+        entity_keys = {column: _values(entity[column]) for column in view.keys.values()}
+        file = pq.ParquetFile(view.path)
+        groups = _row_groups(file, {source: entity_keys[column]
+                                    for source, column in view.keys.items()})
+        rows = file.read_row_groups(groups, columns=[*view.keys, view.timestamp, *created])
         self.rows = match_rows(
             entity_rows,
-            entity_keys={column: _values(entity[column]) for column in view.keys.values()},
+            entity_keys=entity_keys,
             view_keys=[_values(rows[column]) for column in view.keys],
             view_times=microseconds(rows[view.timestamp]),
             view_created=microseconds(rows[view.created]) if view.created else None,
@@ -264,7 +268,7 @@ class _Gather:
         # a column at a time (a whole-table read of many columns was slower, not faster)
         read = {}
         for source in sources:
-            column = pq.read_table(view.path, columns=[source])[source].combine_chunks()
+            column = file.read_row_groups(groups, columns=[source])[source].combine_chunks()
             read[source] = column.cast(_plain(column.type))
         self.columns = {output: read[source] for output, source in view.features.items()}
 
@@ -272,6 +276,30 @@ class _Gather:
         rows = self.rows[start:stop]
         at = pa.array(rows, mask=rows < 0)
         return [column.take(at) for column in self.columns.values()]
+
+
+def _row_groups(file: pq.ParquetFile, keys: dict[str, np.ndarray]) -> list[int]:
+    """The file's row groups that can hold a row of the entity rows' keys (`keys`: view
+    column -> the entity rows' values): a group whose statistics put an integer key column
+    wholly outside the entity values' range has no row that matches. A training set built a
+    few stores at a time reads those stores' row groups only (the build writes the views in
+    store order). Groups without statistics, and other key types, are all read."""
+    metadata = file.metadata
+    leaves = {metadata.schema.column(at).path: at for at in range(metadata.num_columns)}
+    ranges = {leaves[name]: (int(values.min()), int(values.max()))
+              for name, values in keys.items()
+              if name in leaves and values.dtype.kind in "iu" and len(values)}
+    return [group for group in range(metadata.num_row_groups)
+            if all(_may_hold(metadata.row_group(group).column(at).statistics, low, high)
+                   for at, (low, high) in ranges.items())]
+
+
+def _may_hold(statistics: pq.Statistics | None, low: int, high: int) -> bool:
+    if statistics is None or not statistics.has_min_max:
+        return True
+    if not isinstance(statistics.min, int) or isinstance(statistics.min, bool):
+        return True
+    return statistics.max >= low and statistics.min <= high
 
 
 def _plain(kind: pa.DataType) -> pa.DataType:

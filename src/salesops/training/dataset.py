@@ -16,8 +16,10 @@ fails after its epochs for a reason its data showed before them.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +54,8 @@ KEYS = ["store", "dept", TIMESTAMP]
 ORDER = [TIMESTAMP, "store", "dept"]
 #: rows per batch streamed from the offline store
 BATCH_ROWS = 1 << 17
+#: keys joined at a time: a larger set is joined a few stores at a time (`key_parts`)
+PART_KEYS = 1 << 24
 #: the entity column that carries each key's place in the set through the join
 ROW = "training_row"
 REBUILD = "rebuild with `salesops features build`"
@@ -105,7 +109,7 @@ class TrainingSet:
         train = frame[TIMESTAMP] < holdout_start
         weeks = np.sort(frame.loc[train, TIMESTAMP].unique())
         fit_end = weeks[-VALIDATION_WEEKS] if len(weeks) >= VALIDATION_WEEKS else weeks[0]
-        rows = _TrainRows(int(train.sum()), features)
+        rows = _TrainRows(int(train.sum()), features, Path(tempfile.gettempdir()))
         part = frame[train]
         rows.add({ROW: np.arange(len(part)), **{c: part[c].to_numpy() for c in rows.columns}})
         return cls(*rows.result(frame[train]), fit_rows=int((frame[TIMESTAMP] < fit_end).sum()),
@@ -142,21 +146,23 @@ def load_training_set(settings: Settings) -> TrainingSet:
     # went in): rows are put in place as they arrive, in whatever order the store sends them
     keys[ROW] = np.arange(len(keys))
     train_rows = int((keys[TIMESTAMP] < holdout_start).sum())
-    train = _TrainRows(train_rows, features)
+    train = _TrainRows(train_rows, features, workspace.root / "scratch")
     checks = _FiniteCheck([*features, TARGET])
     holdout = []
     with feast_ops.quiet_feast(workspace):
         service = store.get_feature_service("training_features")
-        job = store.get_historical_features(entity_df=keys, features=service)
-        for batch in _batches(job):
-            columns = {name: _array(batch.column(name)) for name in (ROW, *train.columns)}
-            checks.add(columns)
-            in_train = columns[ROW] < train_rows
-            if in_train.all():
-                train.add(columns)
-                continue
-            train.add({name: values[in_train] for name, values in columns.items()})
-            holdout.append(batch.filter(pa.array(~in_train)).to_pandas())
+        for part in key_parts(keys, PART_KEYS):
+            job = store.get_historical_features(entity_df=part, features=service)
+            del part
+            for batch in _batches(job):
+                columns = {name: _array(batch.column(name)) for name in (ROW, *train.columns)}
+                checks.add(columns)
+                in_train = columns[ROW] < train_rows
+                if in_train.all():
+                    train.add(columns)
+                    continue
+                train.add({name: values[in_train] for name, values in columns.items()})
+                holdout.append(batch.filter(pa.array(~in_train)).to_pandas())
     checks.raise_if_any(len(keys))
     fit_end = weeks[-holdout_weeks - VALIDATION_WEEKS]
     holdout = pd.concat(holdout, ignore_index=True).sort_values(ROW, ignore_index=True)
@@ -170,6 +176,26 @@ def load_training_set(settings: Settings) -> TrainingSet:
                        fingerprint=manifest["fingerprint"], features=features,
                        policies=manifest.get("policies") or {},
                        data_report=manifest.get("data_report"))
+
+
+def key_parts(keys: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    """The keys whole, or, past `rows`, in parts of whole stores (each part's keys in the
+    keys' order, ROW riding along): the offline store joins a part's rows from its stores'
+    row groups only (the build writes the views in store order), so no part holds more
+    than its share of the join's arrays and the views' features."""
+    if len(keys) <= rows:
+        yield keys
+        return
+    stores = keys["store"].to_numpy()
+    ids, counts = np.unique(stores, return_counts=True)
+    ends = np.cumsum(counts)
+    first = 0
+    while first < len(ids):
+        # the last store within `rows` keys of this part's first (one store at least)
+        done = ends[first - 1] if first else 0
+        last = max(first, int(np.searchsorted(ends, done + rows, "right")) - 1)
+        yield keys[(stores >= ids[first]) & (stores <= ids[last])]
+        first = last + 1
 
 
 def _batches(job) -> Iterator[pa.RecordBatch | pa.Table]:
@@ -211,14 +237,17 @@ class _TrainRows:
     """The training rows' inputs and target, each batch's rows put at their ROW in arrays
     sized once (a list of batches joined at the end would hold every row twice)."""
 
-    def __init__(self, rows: int, features: list[str]) -> None:
+    def __init__(self, rows: int, features: list[str], scratch: Path) -> None:
+        from salesops.training.row_arrays import RowArrays
+
         width = len(input_names(features))
         self.features = features
         self.columns = list(dict.fromkeys([*ID_COLUMNS, *features, TARGET]))
-        self.x = np.empty((rows, width), dtype=np.float32)
-        self.ids = np.empty((rows, 2), dtype=np.int64)
-        self.level = np.empty(rows, dtype=np.float64)
-        self.y = np.empty(rows, dtype=np.float64)
+        arrays = RowArrays(rows * (4 * width + 8 * 4), scratch)
+        self.x = arrays.empty((rows, width), np.float32)
+        self.ids = arrays.empty((rows, 2), np.int64)
+        self.level = arrays.empty((rows,), np.float64)
+        self.y = arrays.empty((rows,), np.float64)
         self.seen = np.zeros(rows, dtype=bool)
         self.added = 0
 
