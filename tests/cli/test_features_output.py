@@ -68,7 +68,7 @@ SUMMARY = text('''
     │ offline dept_weekly │ 996 rows │
     │ offline store_weekly │ 249 rows │
     │ offline sales_target │ 984 rows │
-    │ fingerprint │ 6a1baf993a10f8e4 │
+    │ fingerprint │ d7fc9ee004316332 │
     │ time │ load 0.0s engineer 0.0s validate 0.0s apply 0.0s online 0.0s write 0.0s │
     └─┴─┘
     ''')
@@ -111,7 +111,7 @@ STATUS_BUILT = text('''
     │ registry           │ sqlite            │ present │ 3 feature views, 2 feature services                │
     │ offline store      │ parquet + duckdb  │ present │ dept_weekly, sales_target, series, store_weekly    │
     │ online store       │ sqlite            │ present │ 0.1 MB                                             │
-    │ features build     │ manifest          │ present │ next week 2024-09-27, fingerprint 6a1baf993a10f8e4 │
+    │ features build     │ manifest          │ present │ next week 2024-09-27, fingerprint d7fc9ee004316332 │
     └────────────────────┴───────────────────┴─────────┴────────────────────────────────────────────────────┘
     ''')  # noqa: E501
 

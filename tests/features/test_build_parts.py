@@ -8,6 +8,7 @@ case against the machine's server (skipped without one, a failure under CI=true)
 from __future__ import annotations
 
 import errno
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -76,26 +77,38 @@ def test_a_build_in_parts_writes_what_a_build_in_one_part_writes(cli, workspace,
     assert _online(parts_ws) == _online(workspace)
     for key in ("fingerprint", "feature_rows", "online_entities", "data_report", "next_week"):
         assert parts[key] == whole[key], key
+    # the value the whole frames gave before builds went in parts: a champion's lineage tag
+    # stays current for unchanged data
+    digest = hashlib.sha256()
+    for name in ("dept_weekly", "sales_target", "store_weekly"):
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(_tables(parts_ws)[f"data/{name}"],
+                                                 index=False).to_numpy().tobytes())
+    assert parts["fingerprint"] == digest.hexdigest()[:16]
 
 
-def test_a_part_failing_validation_leaves_the_previous_build(cli, workspace, monkeypatch):
+def test_parts_failing_validation_are_all_named_and_leave_the_previous_build(cli, workspace, monkeypatch):
     assert cli("infra", "up").exit_code == 0
     _built(cli)
     before = state(workspace)
     monkeypatch.setattr(build_module, "PART_ROWS", ONE_STORE)
     real = engineering.build_features
 
-    def broken_last_store(part, weeks=None):
+    def broken_stores(part, weeks=None):
         frames = real(part, weeks)
-        if part.sales["store"].iloc[0] == 3:  # the third part: two are written by now
+        if part.sales["store"].iloc[0] == 2:  # the second part: one is written by now
             frames.dept_weekly.loc[5, "sales_std_4"] = -1.0
+        if part.sales["store"].iloc[0] == 3:
+            frames.store_weekly.loc[2, "month"] = 13
         return frames
 
-    monkeypatch.setattr(engineering, "build_features", broken_last_store)
+    monkeypatch.setattr(engineering, "build_features", broken_stores)
     failed = cli("features", "build", *SMALL, "--seed", "5")
     assert failed.exit_code == 3, failed.stderr
     assert "feature validation failed" in failed.stderr
-    assert "store=3" in failed.stderr and "sales_std_4" in failed.stderr
+    # every part's problems, as a build of the whole data at once names them
+    assert "store=2" in failed.stderr and "sales_std_4" in failed.stderr
+    assert "store=3" in failed.stderr and "month" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) <= 2, failed.stderr
     assert state(workspace) == before
     assert _staging_left(workspace) == []

@@ -9,9 +9,9 @@ encoding and compression, COPY to a server and the hashing release the GIL, so o
 the writing hides behind the engineering instead of following it, and no table is ever whole
 in memory: at 100M rows the engineered frames alone would be 13 GB.
 
-The files are the same bytes whatever the parts (a part's rows are whole stores, in order):
-parquet row groups of at most `ROW_GROUP_ROWS`, LZ4, dictionaries for all but the float
-columns (sales features are nearly all distinct: at 10M rows, Snappy with dictionaries wrote
+The files hold the same rows whatever the parts (a part's rows are whole stores, in order;
+a row group per part, of at most `ROW_GROUP_ROWS`), and the fingerprint is the one the whole
+frames give. LZ4, dictionaries for all but the float columns (sales features are nearly all distinct: at 10M rows, Snappy with dictionaries wrote
 the offline files in 6.5 s and read them in 3.7; this, 3.3 and 1.4).
 """
 
@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import tempfile
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,9 @@ class TableFiles:
                  fingerprinted: Collection[str]) -> None:
         self._generation, self._store = generation, store
         self._fingerprinted = set(fingerprinted)
-        self._digests: dict[str, hashlib._Hash] = {}
+        # each fingerprinted table's row hashes, part after part, in a file of the staged
+        # generation: the fingerprint hashes them table by table (`close`)
+        self._hashes: dict[str, BinaryIO] = {}
         self._writers: dict[Path, tuple[pq.ParquetWriter, Path]] = {}
         self._staged: set[str] = set()
         self._queue: queue.Queue = queue.Queue(maxsize=1)  # one part waits, one is written
@@ -85,10 +88,25 @@ class TableFiles:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        return self._fingerprint()
+
+    def raise_if_failed(self) -> None:
+        """The writer's error, if it has failed so far (without waiting for it)."""
+        if self._error is not None:
+            raise self._error
+
+    def _fingerprint(self) -> str:
+        """sha256 over each table's name and its rows' pandas hashes, tables by name: the
+        value a build of the whole frames at once computed, so an unchanged data set keeps
+        its fingerprint (a champion's lineage tag) whatever the parts."""
         digest = hashlib.sha256()
-        for name in sorted(self._digests):
+        for name in sorted(self._hashes):
             digest.update(name.encode())
-            digest.update(self._digests[name].digest())
+            with self._hashes[name] as hashes:
+                hashes.seek(0)
+                while block := hashes.read(1 << 24):
+                    digest.update(block)
+        self._hashes.clear()
         return digest.hexdigest()[:16]
 
     def _put(self, item: tuple[str, Mapping[str, pd.DataFrame]]) -> None:
@@ -121,8 +139,10 @@ class TableFiles:
             self._store.stage(name, frame, append=name in self._staged)
             self._staged.add(name)
             if name in self._fingerprinted:
+                if name not in self._hashes:  # unlinked at once: gone with the build
+                    self._hashes[name] = tempfile.TemporaryFile(dir=self._generation.root)
                 hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-                self._digests.setdefault(name, hashlib.sha256()).update(hashes.tobytes())
+                self._hashes[name].write(memoryview(hashes))
 
     def _append(self, path: Path, frame: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -145,3 +165,6 @@ class TableFiles:
             writer.close()
             if keep:
                 os.replace(tmp, path)
+        if not keep:
+            for hashes in self._hashes.values():
+                hashes.close()
