@@ -111,31 +111,33 @@ class Engineered:
 def _engineer(dataset: SalesDataset, files: TableFiles, timings: dict[str, float],
               progress: Progress) -> Engineered:
     """Engineer and validate the cleaned data a few stores at a time (`PART_ROWS` sales
-    rows), handing each part's frames to `files` to write while the next is engineered; a
-    part that fails validation stops the build before anything is switched in."""
+    rows), handing each part's frames to `files` to write while the next is engineered.
+    Every part is validated; what fails anywhere is raised once all are, in one `DataError`
+    (the build stops before anything is switched in)."""
     import pandas as pd
 
     from salesops.data.dataset import store_groups
     from salesops.features.engineering import WEEK, build_features
-    from salesops.features.validation import require_rows, validate
+    from salesops.features.validation import missing_rows, problems, raise_problems
 
     weeks = dataset.weeks
     next_week = weeks[-1] + WEEK
-    series, online, rows = [], {}, {}
+    series, online, rows, failed = [], {}, {}, []
     timings["engineer"] = timings["validate"] = 0.0
     for part in store_groups(dataset, PART_ROWS):
         with _timed(timings, "engineer", add=True):
             frames = build_features(part, weeks)
         with _timed(timings, "validate", add=True):
-            validate(frames, need_rows=False)
-        files.add(frames.frames())
+            failed += problems(frames, need_rows=False)
+        if not failed:  # after a failure, every part is still checked, none written
+            files.add(frames.frames())
         series.append(frames.series)
         for name, frame in frames.online_rows().items():
             online.setdefault(name, []).append(frame)
         for name, frame in frames.frames().items():
             rows[name] = rows.get(name, 0) + len(frame)
         del frames
-    require_rows(rows)
+    raise_problems(failed + missing_rows(rows))
     progress(f"features: {', '.join(f'{k} {v:,}' for k, v in rows.items())} rows"
              " engineered and validated")
     return Engineered(next_week, pd.concat(series, ignore_index=True),
@@ -192,6 +194,7 @@ def _write_generation(settings: Settings, workspace: Workspace, dataset: SalesDa
         report.add(short_series(built.series))
         files.add({SERIES_TABLE: built.series})
         files.add_raw(dataset)
+        files.raise_if_failed()  # a write that failed by now: before `feast apply`
         _fill_feast(workspace, staged, built, definitions, apply_reason, timings, feast,
                     progress)
         with _timed(timings, "write"):  # what of the writing the Feast work did not hide

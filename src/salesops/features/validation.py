@@ -91,10 +91,15 @@ KEYS = {"dept_weekly": ["store", "dept", TIMESTAMP], "store_weekly": ["store", T
 SLICE_ROWS = 1 << 20
 
 
-def validate(frames: FeatureFrames, need_rows: bool = True) -> None:
-    """Validate every frame; raise one `DataError` describing all failing checks. A build
-    validating a part of the data at a time checks the rows of all parts (`require_rows`
-    below) instead of each part's: one part's stores may all be too short."""
+def validate(frames: FeatureFrames) -> None:
+    """Validate every frame; raise one `DataError` describing all failing checks."""
+    raise_problems(problems(frames))
+
+
+def problems(frames: FeatureFrames, need_rows: bool = True) -> list[str]:
+    """What fails in the frames, one line per check. A build validating a part of the data
+    at a time collects every part's, and checks the rows of all parts (`require_rows`)
+    instead of each part's: one part's stores may all be too short."""
     problems: list[str] = []
     for name, frame in frames.frames().items():
         if frame.empty:
@@ -110,19 +115,19 @@ def validate(frames: FeatureFrames, need_rows: bool = True) -> None:
         if cases:  # a frame-wide failure (a missing column, a dtype) shows once per slice
             problems.extend(_describe(name, frame, pd.concat(cases).drop_duplicates()))
         problems.extend(_repeated(name, frame, KEYS[name]))
-    _raise(problems)
+    return problems
 
 
-def require_rows(rows: Mapping[str, int]) -> None:
-    """Refuse views without a row (`rows`: each view's row count over every part)."""
-    _raise([problem for name, count in rows.items() if not count for problem in _no_rows(name)])
+def missing_rows(rows: Mapping[str, int]) -> list[str]:
+    """The views without a row (`rows`: each view's row count over every part)."""
+    return [problem for name, count in rows.items() if not count for problem in _no_rows(name)]
 
 
 def _no_rows(name: str) -> list[str]:
     return [f"{name}: no rows (too little history? features need {MIN_HISTORY_WEEKS} weeks)"]
 
 
-def _raise(problems: list[str]) -> None:
+def raise_problems(problems: list[str]) -> None:
     if problems:
         shown = "; ".join(problems[:4])
         more = f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""
