@@ -114,3 +114,53 @@ def test_a_second_stop_signal_during_the_last_flush_loses_no_logged_row(serving_
     logged = read_prediction_log(Workspace(Path(os.environ["SALESOPS_PROJECT__WORKSPACE"])),
                                  since)
     assert len(logged) == 5 * 6, stderr[-2000:]
+
+
+def test_a_stop_signal_in_the_cleanup_waits_for_it_only_so_long(monkeypatch):
+    """Ignored while the cleanup is young (the log's last rows); past the grace, a log store
+    that hangs does not make the server unstoppable."""
+    import time
+
+    from salesops.serving import server
+
+    monkeypatch.setattr(server, "_cleanup_started", None)
+    with pytest.raises(server.ServerStopped):
+        server._stop(signal.SIGTERM, None)  # serving: a stop signal stops
+    server._ignore_stop_signals()
+    assert server._stop(signal.SIGTERM, None) is None
+    long_ago = time.monotonic() - server.CLEANUP_GRACE_S - 1
+    monkeypatch.setattr(server, "_cleanup_started", long_ago)
+    with pytest.raises(server.ServerStopped):
+        server._stop(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize("ending", ["returns", "raises", "stopped"])
+def test_the_callers_signal_handlers_come_back_after_the_server(monkeypatch, ending):
+    """`run_server` in a process that goes on (tests, a caller of `main`): the process'
+    own SIGTERM and SIGINT handlers are back, whatever ended the server."""
+    from salesops.serving import server
+
+    def run(*args):
+        assert signal.getsignal(signal.SIGTERM) is server._stop
+        server._ignore_stop_signals()
+        if ending == "raises":
+            raise RuntimeError("a failed load")
+        if ending == "stopped":
+            raise server.ServerStopped
+
+    def mine(signum, frame):
+        pass
+
+    monkeypatch.setattr(server, "_run", run)
+    previous = {s: signal.signal(s, mine) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if ending == "raises":
+            with pytest.raises(RuntimeError):
+                server.run_server(None, "127.0.0.1", 0, "1", print)
+        else:
+            server.run_server(None, "127.0.0.1", 0, "1", print)
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

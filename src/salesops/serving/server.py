@@ -25,7 +25,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -51,13 +50,16 @@ class ServerStopped(BaseException):
 
 def run_server(settings: Settings, host: str, port: int, version: str,
                progress: Callable[[str], None], launch: Launch | None = None) -> None:
-    _cleaning_up.clear()  # a server run in this process before (tests) has cleaned up
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop)
+    global _cleanup_started
+    _cleanup_started = None
+    before = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         _run(settings, host, port, version, progress, launch)
     except ServerStopped:
         progress("model server stopped")
+    finally:
+        for signum, handler in before.items():  # the caller's own, for what it does next
+            signal.signal(signum, handler)
 
 
 def _run(settings: Settings, host: str, port: int, version: str,
@@ -122,26 +124,37 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
-#: set once the server cleans up: a stop signal then changes nothing
-_cleaning_up = threading.Event()
+#: how long the server's cleanup is left to finish whatever stop signals arrive
+CLEANUP_GRACE_S = 15.0
+#: when the cleanup began (time.monotonic), None while the server runs
+_cleanup_started: float | None = None
 
 
 def _stop(signum, frame) -> None:
-    if not _cleaning_up.is_set():
-        raise ServerStopped
+    if _cleaning_up():
+        log.info("a stop signal during the cleanup: the prediction log's last rows first")
+        return
+    raise ServerStopped
+
+
+def _cleaning_up() -> bool:
+    return (_cleanup_started is not None
+            and time.monotonic() - _cleanup_started < CLEANUP_GRACE_S)
 
 
 def _ignore_stop_signals() -> None:
-    """From the server's cleanup on, a stop signal changes nothing: `serve stop`'s SIGTERM
-    ends the HTTP loop, then the record's watcher, seeing the record gone, retires the
-    server with one more. Raised while the cleanup waited for the prediction log's thread to
-    write its last rows, it ended the wait, and the process with the write half done
-    (`drift` saw 0 of 50 served). The process is on its way out."""
-    _cleaning_up.set()
+    """For `CLEANUP_GRACE_S` from the server's cleanup on, a stop signal changes nothing:
+    `serve stop`'s SIGTERM ends the HTTP loop, then the record's watcher, seeing the record
+    gone, retired the server with one more. Raised while the cleanup waited for the
+    prediction log's thread to write its last rows, it ended the wait, and the process with
+    the write half done (`drift` saw 0 of 50 served). Past the grace (a log store that
+    hangs), a signal stops the cleanup as before."""
+    global _cleanup_started
+    _cleanup_started = time.monotonic()
 
 
 def _retire(reason: str) -> None:
-    if _cleaning_up.is_set():  # stopping already (the record was removed by `serve stop`)
+    if _cleanup_started is not None:  # stopping already (`serve stop` removed the record)
         return
     log.info("retiring: %s", reason)
     os.kill(os.getpid(), signal.SIGTERM)
