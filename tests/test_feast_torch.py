@@ -69,16 +69,21 @@ print(json.dumps({"available": wrapper.TORCH_AVAILABLE,
 
 
 def test_only_the_loading_thread_is_refused_torch():
-    from salesops.feast_torch import _NoTorchHere
+    from salesops import feast_torch
 
-    blocker, other = _NoTorchHere(), []
-    with pytest.raises(ImportError):
-        blocker.find_spec("torch")
-    assert blocker.find_spec("numpy") is None
-    thread = threading.Thread(target=lambda: other.append(blocker.find_spec("torch")))
-    thread.start()
-    thread.join()
+    finder, other = feast_torch._TorchWrapperFinder(), []
+    feast_torch._loading.active = True
+    try:
+        with pytest.raises(ImportError):
+            finder.find_spec("torch")
+        assert finder.find_spec("numpy") is None
+        thread = threading.Thread(target=lambda: other.append(finder.find_spec("torch")))
+        thread.start()
+        thread.join()
+    finally:
+        feast_torch._loading.active = False
     assert other == [None]
+    assert finder.find_spec("torch") is None  # Feast's module loaded: torch is found again
 
 
 @pytest.mark.slow

@@ -31,10 +31,19 @@ def install() -> None:
     sys.meta_path.insert(0, _TorchWrapperFinder())
 
 
+#: set in the thread that runs Feast's module, while it runs
+_loading = threading.local()
+
+
 class _TorchWrapperFinder(importlib.abc.MetaPathFinder):
-    """Finds `feast.torch_wrapper` with Feast's own spec, loaded by `_DeferredTorch`."""
+    """Finds `feast.torch_wrapper` with Feast's own spec, loaded by `_DeferredTorch`; refuses
+    `torch` to the thread running that module, for that moment (another thread's import of
+    torch goes on). It stays on `sys.meta_path`: adding or removing a finder while another
+    thread's import walks the list could make that import skip one."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name == "torch" and getattr(_loading, "active", False):
+            raise ImportError("torch is imported when Feast first needs it (salesops)")
         if name != MODULE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
@@ -55,12 +64,11 @@ class _DeferredTorch(importlib.abc.Loader):
         if "torch" in sys.modules:  # imported already: nothing to save
             self.loader.exec_module(module)
             return
-        blocker = _NoTorchHere()
-        sys.meta_path.insert(0, blocker)
+        _loading.active = True
         try:
             self.loader.exec_module(module)
         finally:
-            sys.meta_path.remove(blocker)
+            _loading.active = False
         feasts = module.get_torch
 
         def get_torch() -> Any:
@@ -70,16 +78,3 @@ class _DeferredTorch(importlib.abc.Loader):
 
         get_torch.__doc__ = feasts.__doc__
         module.get_torch = get_torch
-
-
-class _NoTorchHere(importlib.abc.MetaPathFinder):
-    """Refuses `torch` to the thread loading Feast's module (another thread's import of
-    torch at the same moment goes on)."""
-
-    def __init__(self) -> None:
-        self.thread = threading.get_ident()
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" and threading.get_ident() == self.thread:
-            raise ImportError("torch is imported when Feast first needs it (salesops)")
-        return None
