@@ -72,3 +72,11 @@ def test_store_weeks_and_stores_without_sales_stay_in_a_part():
     assert [sorted(part.stores["store"]) for part in parts] == [[1, 2], [3, 4, 5]]
     assert np.array_equal(pd.concat([part.features for part in parts]).index,
                           data.features.index)
+
+
+def test_data_out_of_store_order_is_refused_not_split():
+    data = generate(stores=3, depts=2, weeks=70, seed=4)
+    shuffled = SalesDataset(sales=data.sales.sample(frac=1, random_state=1),
+                            features=data.features, stores=data.stores)
+    with pytest.raises(ValueError, match="sales frame is not sorted by store"):
+        list(store_groups(shuffled, 100))

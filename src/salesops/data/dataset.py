@@ -112,6 +112,10 @@ def store_groups(dataset: SalesDataset, rows: int) -> Iterator[SalesDataset]:
     its stores. Slices of the sorted frames, not copies."""
     sales, features, stores = dataset.sales, dataset.features, dataset.stores
     store = sales["store"].to_numpy()
+    for name, ids in (("sales", store), ("features", features["store"].to_numpy()),
+                      ("stores", stores["store"].to_numpy())):
+        if len(ids) > 1 and (ids[1:] < ids[:-1]).any():  # `conform`'s order: a caller's bug
+            raise ValueError(f"store_groups: the {name} frame is not sorted by store")
     # where each store's rows begin, and the end of the last
     bounds = np.r_[np.flatnonzero(np.r_[True, store[1:] != store[:-1]]), len(sales)]
     cuts = [0]  # the parts, as indexes into `bounds`

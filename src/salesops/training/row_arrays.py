@@ -20,6 +20,9 @@ import numpy as np
 
 #: arrays past this share of the available memory are file-backed
 MEMORY_SHARE = 0.4
+PREFIX = ".training-rows-"
+#: a file of that name older than this is a killed process' (see `_remove_stale`)
+STALE_S = 60.0
 
 
 class RowArrays:
@@ -29,19 +32,34 @@ class RowArrays:
     def __init__(self, total_bytes: int, directory: Path) -> None:
         self.directory = directory
         self.in_file = total_bytes > MEMORY_SHARE * available_memory()
+        if self.in_file:
+            _remove_stale(directory)
 
     def empty(self, shape: tuple[int, ...], dtype: type | str) -> np.ndarray:
         size = int(np.prod(shape)) * np.dtype(dtype).itemsize
         if not self.in_file or not size:
             return np.empty(shape, dtype=dtype)
         self.directory.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(dir=self.directory, prefix=".training-rows-")
+        descriptor, name = tempfile.mkstemp(dir=self.directory, prefix=PREFIX)
         try:
             os.ftruncate(descriptor, size)  # sparse: blocks are taken as rows are written
             return np.memmap(name, dtype=dtype, mode="r+", shape=shape)
         finally:
             os.close(descriptor)
             os.unlink(name)  # the map holds the file; nothing is left behind
+
+
+def _remove_stale(directory: Path) -> None:
+    """Files a process killed between creating and unlinking its file left (a sparse file
+    of the set's size: GBs): any older than a minute (a live one is unlinked at once)."""
+    import time
+
+    for path in directory.glob(f"{PREFIX}*"):
+        try:
+            if time.time() - path.stat().st_mtime > STALE_S:
+                path.unlink()
+        except OSError:
+            pass  # another build removed it first
 
 
 def available_memory() -> int:
