@@ -26,5 +26,5 @@ if ! .venv/bin/python -c 'import torch, sys; sys.exit(not torch.__version__.star
   "${PIP[@]}" install "torch==2.13.0"
 fi
 echo "installing salesops and its pinned dependencies ..." >&2
-"${PIP[@]}" install -c requirements.lock -e ".[dev,ray]"
+"${PIP[@]}" install -c requirements.lock -e ".[dev,ray,reference]"
 echo "$want" > "$stamp"
