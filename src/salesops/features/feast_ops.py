@@ -38,16 +38,6 @@ def quiet_feast(workspace: Workspace) -> Iterator[None]:
         yield
 
 
-def import_feast() -> None:
-    """The modules a build's Feast work loads (see `features.build`); an import error is
-    left for the build's own import of them to raise."""
-    with contextlib.suppress(Exception):
-        import feast  # noqa: F401
-
-        import salesops.stores.asof_offline  # noqa: F401
-        import salesops.stores.sqlite_online  # noqa: F401
-
-
 def open_store(workspace: Workspace, generation: Generation | None = None) -> FeatureStore:
     """The workspace's feature store; with `generation`, one whose SQLite online store is
     that (staged) generation's file, for a build to fill before it switches."""

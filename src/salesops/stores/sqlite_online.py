@@ -11,7 +11,9 @@ goes through Feast's loop unchanged.
 
 `write_frame` goes further for a build's online rows: the same rows as Feast's
 `write_to_online_store` of a frame, encoded a column at a time (`stores.online_rows`)
-instead of through Feast's protobuf objects per value (at 10M rows, online rows 19.5 s -> 8 s).
+instead of through Feast's protobuf objects per value, and handed to SQLite as one row per
+entity that SQLite itself crosses with the feature names (`_upsert_entities`); at 10M rows
+the online rows took 19.5 s through Feast, 3.5 s so.
 
 Configured by class path (Feast derives the config class from the name):
 `online_store: {type: salesops.stores.sqlite_online.BatchSqliteOnlineStore, path: ...}`.
@@ -62,7 +64,8 @@ class BatchSqliteOnlineStore(SqliteOnlineStore):
         byte for byte, encoded a column at a time (`stores.online_rows`) instead of through
         one proto object per value: an empty frame, or one whose features are all null,
         writes nothing, as there. Rows go in key order (SQLite's index inserts are a third
-        faster in order)."""
+        faster in order), one statement per entity where the view's features fit in one
+        statement's parameters."""
         from salesops.stores.online_rows import online_rows
 
         features = [f.name for f in table.features]
