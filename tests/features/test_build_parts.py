@@ -87,7 +87,8 @@ def test_a_build_in_parts_writes_what_a_build_in_one_part_writes(cli, workspace,
     assert parts["fingerprint"] == digest.hexdigest()[:16]
 
 
-def test_parts_failing_validation_are_all_named_and_leave_the_previous_build(cli, workspace, monkeypatch):
+def test_parts_failing_validation_are_all_named_and_leave_the_previous_build(
+        cli, workspace, monkeypatch):
     assert cli("infra", "up").exit_code == 0
     _built(cli)
     before = state(workspace)

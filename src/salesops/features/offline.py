@@ -1,13 +1,13 @@
 """A generation's files: raw sales data, the offline store's parquet, the build manifest.
 
-A build writes them (the parquet through `features.table_files`) into a new generation folder (see `stores.generation`), which becomes current
-only once complete; readers go through the workspace's `current` link.
+A build writes them (the parquet through `features.table_files`) into a new generation folder
+(see `stores.generation`), which becomes current only once complete; readers go through the
+workspace's `current` link.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +15,7 @@ import pandas as pd
 
 from salesops.config import Settings
 from salesops.data.dataset import SalesDataset, conform
-from salesops.features.engineering import SERIES_TABLE, FeatureFrames
+from salesops.features.engineering import SERIES_TABLE
 from salesops.workspace import Generation, Workspace, atomic_write_text
 
 RAW_TABLES = ("sales", "features", "stores")

@@ -11,8 +11,9 @@ in memory: at 100M rows the engineered frames alone would be 13 GB.
 
 The files hold the same rows whatever the parts (a part's rows are whole stores, in order;
 a row group per part, of at most `ROW_GROUP_ROWS`), and the fingerprint is the one the whole
-frames give. LZ4, dictionaries for all but the float columns (sales features are nearly all distinct: at 10M rows, Snappy with dictionaries wrote
-the offline files in 6.5 s and read them in 3.7; this, 3.3 and 1.4).
+frames give. LZ4, dictionaries for all but the float columns (sales features are nearly all
+distinct: at 10M rows, Snappy with dictionaries wrote the offline files in 6.5 s and read
+them in 3.7; this, 3.3 and 1.4).
 """
 
 from __future__ import annotations

@@ -98,13 +98,13 @@ def validate(frames: FeatureFrames) -> None:
 
 def problems(frames: FeatureFrames, need_rows: bool = True) -> list[str]:
     """What fails in the frames, one line per check. A build validating a part of the data
-    at a time collects every part's, and checks the rows of all parts (`require_rows`)
+    at a time collects every part's, and checks the rows of all parts (`missing_rows`)
     instead of each part's: one part's stores may all be too short."""
-    problems: list[str] = []
+    found: list[str] = []
     for name, frame in frames.frames().items():
         if frame.empty:
             if need_rows:
-                problems.extend(_no_rows(name))
+                found.append(_no_rows(name))
             continue
         schema, cases = SCHEMAS[name](), []
         for start in range(0, len(frame), SLICE_ROWS):
@@ -113,18 +113,18 @@ def problems(frames: FeatureFrames, need_rows: bool = True) -> list[str]:
             except pa.errors.SchemaErrors as exc:
                 cases.append(exc.failure_cases)
         if cases:  # a frame-wide failure (a missing column, a dtype) shows once per slice
-            problems.extend(_describe(name, frame, pd.concat(cases).drop_duplicates()))
-        problems.extend(_repeated(name, frame, KEYS[name]))
-    return problems
+            found.extend(_describe(name, frame, pd.concat(cases).drop_duplicates()))
+        found.extend(_repeated(name, frame, KEYS[name]))
+    return found
 
 
 def missing_rows(rows: Mapping[str, int]) -> list[str]:
     """The views without a row (`rows`: each view's row count over every part)."""
-    return [problem for name, count in rows.items() if not count for problem in _no_rows(name)]
+    return [_no_rows(name) for name, count in rows.items() if not count]
 
 
-def _no_rows(name: str) -> list[str]:
-    return [f"{name}: no rows (too little history? features need {MIN_HISTORY_WEEKS} weeks)"]
+def _no_rows(name: str) -> str:
+    return f"{name}: no rows (too little history? features need {MIN_HISTORY_WEEKS} weeks)"
 
 
 def raise_problems(problems: list[str]) -> None:
