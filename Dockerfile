@@ -19,8 +19,9 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY src ./src
 COPY feature_repo ./feature_repo
 # every other dependency at the version in requirements.lock; [ray]: the image is also the
-# KubeRay head's and workers' (profile `ray`)
-RUN pip install -c requirements.lock ".[ray]" && pip check
+# KubeRay head's and workers' (profile `ray`); [reference]: LightGBM, for a TrainJob of
+# `train submit --reference lightgbm`
+RUN pip install -c requirements.lock ".[ray,reference]" && pip check
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 salesops \

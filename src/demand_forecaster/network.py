@@ -26,50 +26,128 @@ MAX_FORECAST_LOG_MARGIN = float(np.log(2.0))
 
 #: embedding widths of the entity ids: departments differ more than stores in how they react
 STORE_EMBEDDING, DEPT_EMBEDDING = 4, 8
+#: the quantiles a model forecasts: the interval P10-P90 and the median P50, its point forecast
+QUANTILES = (0.1, 0.5, 0.9)
+#: hidden-layer normalization: "none" for models trained since the quantile heads (a row's
+#: output then depends on that row alone, in training too, so one process or N compute the
+#: same steps); "batch" (BatchNorm1d) for the models saved before them, which still load
+NORMS = ("none", "batch")
 
 
 class DemandMLP(nn.Module):
-    """Linear -> BatchNorm1d -> ReLU -> Dropout per hidden layer, then one linear output.
+    """Linear -> ReLU -> Dropout per hidden layer, then the quantile heads.
 
     The inputs are the standardized derived features (`training.inputs`) and embeddings of
-    the store and dept ids; the output is added to the standardized recent sales level (a
-    skip connection), so the layers learn the correction to it. Ids outside the range seen
-    in training share embedding row 0 ("unknown"), which real ids (>= 1) never use.
+    the store and dept ids; each quantile head's output is added to the standardized recent
+    sales level (a skip connection), so the layers learn the correction to it. The heads
+    are free in training (a median tied to the bounds, as the median minus and plus a
+    softplus, was pulled by their losses: holdout WAPE 10.9 against 10.6); in eval mode the
+    three outputs are sorted (quantile rearrangement), so P10 <= P50 <= P90 always. Ids
+    outside the range seen in training share embedding row 0 ("unknown"), which real ids
+    (>= 1) never use.
+
+    `forward` returns (rows, len(quantiles)) on the standardized log scale. A model saved
+    before the heads has one output (its median) and BatchNorm1d after each Linear.
+    `interval_scale` widens (or narrows) each side of the interval by the factor that made
+    it cover its share of the validation weeks (`calibrate`); 1 until then.
     """
 
     def __init__(self, n_features: int, hidden_sizes: Sequence[int], dropout: float,
-                 id_sizes: Sequence[int] = (1, 1)) -> None:
+                 id_sizes: Sequence[int] = (1, 1), norm: str = "none",
+                 quantiles: Sequence[float] = QUANTILES) -> None:
         super().__init__()
         if n_features < 1 or not hidden_sizes:
             raise ValueError("DemandMLP needs at least one feature and one hidden layer")
+        if norm not in NORMS:
+            raise ValueError(f"DemandMLP: norm must be one of {NORMS}, not {norm!r}")
+        self.quantiles = tuple(float(q) for q in quantiles)
+        if self.quantiles not in (QUANTILES, ()):
+            raise ValueError(f"DemandMLP forecasts the quantiles {QUANTILES} or none")
         self.id_sizes = tuple(max(1, int(n)) for n in id_sizes)
         self.store_embedding = nn.Embedding(self.id_sizes[0], STORE_EMBEDDING)
         self.dept_embedding = nn.Embedding(self.id_sizes[1], DEPT_EMBEDDING)
         layers: list[nn.Module] = []
         width = n_features + STORE_EMBEDDING + DEPT_EMBEDDING
         for size in hidden_sizes:
-            # BatchNorm makes the bias of the preceding Linear redundant.
-            layers += [
-                nn.Linear(width, size, bias=False),
-                nn.BatchNorm1d(size),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-            ]
+            if norm == "batch":  # BatchNorm makes the bias of the preceding Linear redundant
+                layers += [nn.Linear(width, size, bias=False), nn.BatchNorm1d(size)]
+            else:
+                layers.append(nn.Linear(width, size))
+            layers += [nn.ReLU(), BatchDropout(dropout)]
             width = size
-        layers.append(nn.Linear(width, 1))
+        layers.append(nn.Linear(width, max(1, len(self.quantiles))))
         self.net = nn.Sequential(*layers)
+        if self.quantiles:
+            self.register_buffer("interval_scale", torch.ones(2))
         self.n_features = n_features
         self.hidden_sizes = tuple(int(s) for s in hidden_sizes)
         self.dropout = float(dropout)
+        self.norm = norm
 
     def forward(self, x: Tensor, ids: Tensor, base: Tensor) -> Tensor:
         store = self._known(ids[:, 0], 0)
         dept = self._known(ids[:, 1], 1)
         inputs = torch.cat([x, self.store_embedding(store), self.dept_embedding(dept)], dim=1)
-        return self.net(inputs).squeeze(-1) + base
+        out = self.net(inputs) + base[:, None]
+        if self.training or not self.quantiles:
+            return out
+        return scaled_interval(out.sort(dim=1).values, self.interval_scale)
+
+    def dropouts(self) -> list[BatchDropout]:
+        return [layer for layer in self.net if isinstance(layer, BatchDropout)]
 
     def _known(self, ids: Tensor, column: int) -> Tensor:
         return torch.where((ids >= 1) & (ids < self.id_sizes[column]), ids, 0)
+
+
+class DemandEnsemble(nn.Module):
+    """The model since the quantile heads: `DemandMLP` members trained apart (each with its
+    own initial weights and order of the rows), whose outputs it averages on the
+    standardized log scale, quantile by quantile. The average has a lower and steadier
+    error than its members (on the default and the retail data the holdout WAPE of two
+    members' average was 0.5-1 % below the better one's). `interval_scale` calibrates the average's
+    interval, as a lone DemandMLP's does its own (`calibrate`); the members' stay 1.
+    """
+
+    def __init__(self, members: Sequence[DemandMLP]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("DemandEnsemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        self.quantiles = first.quantiles
+        self.n_features, self.hidden_sizes = first.n_features, first.hidden_sizes
+        self.dropout, self.id_sizes, self.norm = first.dropout, first.id_sizes, first.norm
+        self.register_buffer("interval_scale", torch.ones(2))
+
+    def forward(self, x: Tensor, ids: Tensor, base: Tensor) -> Tensor:
+        out = torch.stack([member(x, ids, base) for member in self.members]).mean(dim=0)
+        if self.training or not self.quantiles:
+            return out
+        return scaled_interval(out, self.interval_scale)
+
+
+def scaled_interval(out: Tensor, scale: Tensor) -> Tensor:
+    """(low, median, high) columns with each side's width times its factor in `scale`."""
+    low, median, high = out.unbind(dim=1)
+    return torch.stack([median - (median - low) * scale[0], median,
+                        median + (high - median) * scale[1]], dim=1)
+
+
+class BatchDropout(nn.Dropout):
+    """Dropout that can take its mask from the caller: the training loop draws the mask of
+    the whole global batch from one seeded stream, and each process applies its rows of it,
+    so a row is dropped alike whether one process trains or N (`training.loop`). Without a
+    mask it is `nn.Dropout`."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p)
+        self.mask: Tensor | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0 or self.mask is None:
+            return super().forward(x)
+        return x * self.mask
 
 
 @dataclass
@@ -176,15 +254,16 @@ def _log_target(y: np.ndarray) -> np.ndarray:
 
 
 def predict(
-    model: DemandMLP, scalers: Scalers, inputs: ModelInputs, batch_size: int = 65536
+    model: DemandMLP | DemandEnsemble, scalers: Scalers, inputs: ModelInputs, batch_size: int = 65536
 ) -> np.ndarray:
-    """Sales forecasts in real units (>= 0), one per row of `inputs`."""
+    """Forecasts in real units (>= 0): (rows, len(model.quantiles)), one column per quantile
+    (one column, the median, for a model without quantile heads)."""
     encoded = scalers.encode_x(inputs.x)
     base = scalers.encode_level(inputs.level)
     device = next(model.parameters()).device
     was_training = model.training
-    # eval mode: BatchNorm uses its running statistics and dropout is off, so a row's
-    # forecast does not depend on which other rows share its batch.
+    # eval mode: dropout is off (and a model with BatchNorm uses its running statistics),
+    # so a row's forecast does not depend on which other rows share its batch.
     model.eval()
     outputs = []
     try:
@@ -198,5 +277,19 @@ def predict(
                 ).float().cpu().numpy())
     finally:
         model.train(was_training)
-    z = np.concatenate(outputs) if outputs else np.empty(0, dtype=np.float32)
+    width = max(1, len(model.quantiles))
+    z = np.concatenate(outputs) if outputs else np.empty((0, width), dtype=np.float32)
     return scalers.decode_y(z)
+
+
+def output_names(model: DemandMLP | DemandEnsemble) -> list[str]:
+    """The pyfunc's output columns: the point forecast (the median), then each quantile."""
+    return ["forecast", *(quantile_name(q) for q in model.quantiles)]
+
+
+def quantile_name(q: float) -> str:
+    return f"p{round(100 * q):02d}"
+
+
+def median_column(model: DemandMLP | DemandEnsemble) -> int:
+    return model.quantiles.index(0.5) if model.quantiles else 0

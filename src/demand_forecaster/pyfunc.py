@@ -2,7 +2,9 @@
 
 Input: one row per (store, dept, week) with the entity ids `store` and `dept` and the
 feature columns the model was trained on (`inputs.model_input_columns`; the signature lists
-them, extra columns are ignored). Output: sales in real units. Weights, scalers and the
+them, extra columns are ignored). Output: a frame of sales in real units, one row per input
+row: `forecast` (the median) and the quantiles `p10`, `p50`, `p90` (a model saved before
+the quantile heads has `forecast` alone). Weights, scalers and the
 feature list travel as artifacts (`artifacts`), and this package as the model's code, so
 `mlflow.pyfunc.load_model("models:/<name>@champion").predict(features_df)` needs only the
 model's pinned requirements installed.
@@ -13,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 
 
@@ -24,8 +25,11 @@ class DemandForecaster(mlflow.pyfunc.PythonModel):
         self.model, self.scalers, self.features = read_artifacts(context.artifacts)
 
     def predict(self, context, model_input: pd.DataFrame,
-                params: dict[str, Any] | None = None) -> np.ndarray:
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
         from .inputs import model_inputs
-        from .network import predict
+        from .network import median_column, output_names, predict
 
-        return predict(self.model, self.scalers, model_inputs(model_input, self.features))
+        values = predict(self.model, self.scalers, model_inputs(model_input, self.features))
+        columns = {"forecast": values[:, median_column(self.model)]}
+        columns.update(zip(output_names(self.model)[1:], values.T))
+        return pd.DataFrame(columns)

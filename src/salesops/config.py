@@ -150,8 +150,10 @@ class MlflowSection(Section):
 class TrainingSection(Section):
     nodes: int = Field(1, ge=1, le=64)
     epochs: int = Field(20, ge=1, le=1_000)
-    batch_size: int = Field(512, ge=8)
-    learning_rate: float = Field(3e-3, gt=0)
+    batch_size: int = Field(
+        2048, ge=8, description="rows per optimizer step, over all processes (smaller on a "
+        "small training set: at least 16 steps an epoch)")
+    learning_rate: float = Field(8e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     hidden_sizes: list[int] = Field(default_factory=lambda: [256, 128, 64])
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -161,11 +163,19 @@ class TrainingSection(Section):
         "week but without the year features (lag 52, 52-week window, year-on-year), which a "
         "series' first year lacks; 56 uses them and drops each series' first year",
     )
-    patience: int = Field(4, ge=1)
+    patience: int = Field(
+        10, ge=1, description="stop after this many epochs without a better validation loss, "
+        "once half the epochs have run")
+    reference: Literal["none", "lightgbm"] = Field(
+        "none", description="'lightgbm': also fit LightGBM on the same rows and split and "
+        "show it beside the baselines (not gated; needs the 'reference' extra)")
     promote_margin: float = Field(
         0.05, ge=0, lt=1, description="required relative WAPE gain over the best baseline"
     )
     seed: int = 0
+    members: int = Field(
+        2, ge=1, le=16, description="networks trained one after the other (own seed, own "
+        "order of the rows), averaged: the model")
 
 
 class ServingSection(Section):
@@ -226,6 +236,9 @@ class DriftSection(Section):
     error_ratio: float = Field(
         1.5, gt=1, description="served weeks' WAPE above this times the holdout WAPE: degraded"
     )
+    min_coverage: float = Field(
+        65.0, gt=0, lt=100, description="% of arrived actuals inside the served P10-P90 "
+        "interval (calibrated to 80) below which the model is degraded")
 
 
 class Settings(BaseSettings):

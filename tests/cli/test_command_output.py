@@ -64,16 +64,18 @@ CONFIG_SHOW = text('''
     [training]
     nodes = 1
     epochs = 20
-    batch_size = 512
-    learning_rate = 0.003
+    batch_size = 2048
+    learning_rate = 0.008
     weight_decay = 0.0001
     hidden_sizes = [256, 128, 64]
     dropout = 0.1
     holdout_weeks = 13
     history_weeks = 8
-    patience = 4
+    patience = 10
+    reference = "none"
     promote_margin = 0.05
     seed = 0
+    members = 2
 
     [serving]
     host = "127.0.0.1"
@@ -109,10 +111,12 @@ CONFIG_SHOW = text('''
     current_weeks = 8
     min_rows = 200
     error_ratio = 1.5
+    min_coverage = 65.0
     ''')
 
 
-def test_config_show(exact):
+def test_config_show(exact, monkeypatch):
+    monkeypatch.delenv("SALESOPS_TRAINING__MEMBERS")  # the suite's one network: the defaults
     assert exact("config", "show") == (0, CONFIG_SHOW, "")
 
 

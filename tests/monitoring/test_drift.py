@@ -76,6 +76,8 @@ def test_demand_shift_drifts_sales_features_and_the_error_on_actuals(cli, drift_
     actuals = report["actuals"]
     assert actuals["rows"] == 50 and actuals["degraded"]
     assert actuals["wape"] > 1.5 * actuals["holdout_wape"]
+    # and far fewer of them inside the served P10-P90 interval than its calibrated 80 %
+    assert actuals["coverage"] < 65.0 and actuals["coverage_low"]
     # predictions were served before the shift: they are no drift
     assert report["predictions"]["served"] == 50 and not report["predictions"]["drifted"]
     html = page.read_text()

@@ -35,10 +35,10 @@ def online_rows(serving_env):
     return rows, model
 
 
-def pyfunc_predict(model, rows: pd.DataFrame) -> np.ndarray:
+def pyfunc_predict(model, rows: pd.DataFrame, output: str = "forecast") -> np.ndarray:
     schema = model.metadata.get_input_schema()
     return model.predict(rows[schema.input_names()].astype(
-        {name: kind.to_numpy() for name, kind in schema.input_types_dict().items()}))
+        {name: kind.to_numpy() for name, kind in schema.input_types_dict().items()}))[output]
 
 
 def test_entity_file_gets_online_features_and_forecasts(online_rows, cli, tmp_path):
@@ -52,10 +52,11 @@ def test_entity_file_gets_online_features_and_forecasts(online_rows, cli, tmp_pa
     summary = result.json()
     assert summary["mode"] == "entities" and summary["rows"] == 3
     out = pd.read_parquet(tmp_path / "out.parquet")
-    assert out.columns.tolist() == ["store", "dept", "note", "week", "forecast", "model_version",
-                                    "refused"]
+    assert out.columns.tolist() == ["store", "dept", "note", "week", "forecast", "p10", "p50",
+                                    "p90", "model_version", "refused"]
     assert out["refused"].isna().all() and summary["refused"] == 0
-    np.testing.assert_allclose(out["forecast"], pyfunc_predict(model, rows), rtol=0)
+    for name in ("forecast", "p10", "p50", "p90"):
+        np.testing.assert_allclose(out[name], pyfunc_predict(model, rows, name), rtol=0)
     assert str(out["week"].iloc[0]) == "2024-09-27" and out["model_version"].iloc[0] == "1"
 
 

@@ -57,7 +57,9 @@ def expected(trained_env):
     schema = model.metadata.get_input_schema()
     frame = features[schema.input_names()].astype(
         {name: kind.to_numpy() for name, kind in schema.input_types_dict().items()})
-    return {"forecasts": dict(zip(KEYS, model.predict(frame))), "features": features}
+    output = model.predict(frame)  # a frame: forecast, p10, p50, p90
+    return {"forecasts": dict(zip(KEYS, output["forecast"])), "features": features,
+            "quantiles": {name: dict(zip(KEYS, output[name])) for name in ("p10", "p50", "p90")}}
 
 
 def v1(url: str, body) -> httpx.Response:
@@ -74,6 +76,11 @@ def test_v1_batch_equals_pyfunc_on_the_same_features(server, expected):
     np.testing.assert_allclose([served[k] for k in KEYS],
                                [expected["forecasts"][k] for k in KEYS], rtol=0)
     assert {p["week"] for p in answer["predictions"]} == {"2024-09-27"}
+    # the interval beside the forecast, the model's own numbers; P50 is the forecast
+    for name in ("p10", "p50", "p90"):
+        np.testing.assert_allclose([p[name] for p in answer["predictions"]],
+                                   [expected["quantiles"][name][k] for k in KEYS], rtol=0)
+    assert all(p["p10"] <= p["p50"] == p["forecast"] <= p["p90"] for p in answer["predictions"])
 
 
 def test_open_inference_protocol_client(server, expected):
@@ -142,6 +149,25 @@ def test_v2_json_request(server, expected):
     np.testing.assert_allclose(outputs["forecast"], [expected["forecasts"][(2, 3)],
                                                      expected["forecasts"][(3, 1)]],
                                rtol=FLOAT32_RTOL)
+    assert list(outputs) == ["forecast", "p10", "p50", "p90", "week"]
+    np.testing.assert_allclose(outputs["p90"], [expected["quantiles"]["p90"][(2, 3)],
+                                                expected["quantiles"]["p90"][(3, 1)]],
+                               rtol=FLOAT32_RTOL)
+
+
+def test_v2_request_outputs_pick_the_quantiles(server, expected):
+    body = {"inputs": [{"name": "store", "datatype": "INT64", "shape": [1], "data": [2]},
+                       {"name": "dept", "datatype": "INT64", "shape": [1], "data": [3]}],
+            "outputs": [{"name": "p90"}, {"name": "p10"}]}
+    response = httpx.post(f"{server}/v2/models/{MODEL}/infer", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    outputs = {output["name"]: output["data"] for output in response.json()["outputs"]}
+    assert list(outputs) == ["p90", "p10"]
+    np.testing.assert_allclose([outputs["p10"][0], outputs["p90"][0]],
+                               [expected["quantiles"]["p10"][(2, 3)],
+                                expected["quantiles"]["p90"][(2, 3)]], rtol=FLOAT32_RTOL)
+    metadata = httpx.get(f"{server}/v2/models/{MODEL}", timeout=10).json()
+    assert [o["name"] for o in metadata["outputs"]] == ["forecast", "p10", "p50", "p90", "week"]
 
 
 @pytest.mark.parametrize("inputs, message", BAD_V2)
@@ -179,6 +205,8 @@ def test_prediction_log_receives_every_served_row(server, serving_env, expected)
     row = logged.iloc[0]
     assert (row["store"], row["dept"], row["model_version"]) == (3, 2, "1")
     assert row["prediction"] == forecast["forecast"]
+    # the interval, which `drift` scores on arrived actuals
+    assert (row["prediction_p10"], row["prediction_p90"]) == (forecast["p10"], forecast["p90"])
     online = expected["features"].set_index(["store", "dept"]).loc[(3, 2)]
     assert row["sales_lag_1"] == online["sales_lag_1"] and row["cpi"] == online["cpi"]
     assert str(row["week"].date()) == forecast["week"]
@@ -193,8 +221,16 @@ def test_predict_command_uses_the_deployed_server(server, serving_env, cli):
     assert answer["latency_ms"] > 0
     v2 = cli("predict", "--store", "1", "--dept", "2", "--protocol", "v2", "--json").json()
     assert v2["predictions"][0]["forecast"] == answer["predictions"][0]["forecast"]
+    for name in ("p10", "p50", "p90"):
+        assert np.isclose(v2["predictions"][0][name], answer["predictions"][0][name],
+                          rtol=FLOAT32_RTOL)
     human = cli("predict", "--store", "1", "--dept", "2")
     assert "2024-09-27" in human.stdout and "round trip" in human.stdout
+    assert "P10" in human.stdout and "P90" in human.stdout
+    # the same one-row batch as JSON: the same float32 numbers to the last bit
+    single = cli("predict", "--store", "1", "--dept", "2", "--json").json()["predictions"][0]
+    for name in ("forecast", "p10", "p90"):
+        assert f"{single[name]:,.2f}" in human.stdout
     unknown = cli("predict", "--store", "1", "--dept", "99")
     assert unknown.exit_code == 3 and "store=1, dept=99" in unknown.stderr
 

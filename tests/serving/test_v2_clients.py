@@ -108,8 +108,8 @@ def test_only_the_requested_outputs_are_returned(triton, forecasts):
 
 def test_no_outputs_asked_for_returns_every_output(triton):
     result = triton.infer(MODEL, _inputs(binary=False))
-    assert {output["name"] for output in result.get_response()["outputs"]} == {"forecast",
-                                                                              "week"}
+    assert {output["name"] for output in result.get_response()["outputs"]} == {
+        "forecast", "p10", "p50", "p90", "week"}
 
 
 def test_an_unknown_output_is_a_400_naming_it(triton):

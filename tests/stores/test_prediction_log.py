@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from salesops.config import load_settings
+from salesops.forecasts import Forecasts
 from salesops.stores import offline_store, prediction_store
 from salesops.stores.postgres_log import PostgresPredictions
 from salesops.stores.prediction_log import (
@@ -34,7 +35,7 @@ def settings(workspace, database=None):
 
 def append(log: PredictionLog, store: int, forecast: float, lag: float = 120.5) -> None:
     log.append(np.array([store]), np.array([3]), np.array(["2024-09-27"], "M8[s]"),
-               np.array([[lag, 39.0]]), np.array([forecast]))
+               np.array([[lag, 39.0]]), Forecasts(np.array([forecast]), None))
 
 
 def test_the_profile_chooses_where_the_log_goes(tmp_path):
@@ -117,7 +118,7 @@ def test_on_postgres_the_log_reads_back_exactly_by_model_and_time(tmp_path, data
                            [*FEATURES, "cpi"], {**DTYPES, "cpi": np.dtype("float64")},
                            flush_s=600)
     second.append(np.array([2]), np.array([4]), np.array(["2024-10-04"], "M8[s]"),
-                  np.array([[5.0, 40.0, 211.5]]), np.array([20.5]))
+                  np.array([[5.0, 40.0, 211.5]]), Forecasts(np.array([20.5]), None))
     second.close()
 
     v1 = store.read(model=("m", "1"))
@@ -130,6 +131,18 @@ def test_on_postgres_the_log_reads_back_exactly_by_model_and_time(tmp_path, data
     assert store.read(model=("m", "2"))["cpi"].tolist() == [211.5]
     assert store.read(since=middle)["model_version"].tolist() == ["2"]
     assert store.read()["store"].tolist() == [1, 2]
+
+    # a model with quantiles logs its interval, which `drift` scores; the table grows
+    # the two columns on its first write
+    third = PredictionLog(prediction_store(on_postgres(tmp_path, database)), "m", "3",
+                          FEATURES, DTYPES, flush_s=600)
+    third.append(np.array([3]), np.array([1]), np.array(["2024-10-04"], "M8[s]"),
+                 np.array([[6.0, 40.0]]), Forecasts(np.array([30.0]), np.array([[25.0, 30.0,
+                                                                                 36.5]])))
+    third.close()
+    v3 = store.read(model=("m", "3"))
+    assert v3[["prediction", "prediction_p10", "prediction_p90"]].values.tolist() == [
+        [30.0, 25.0, 36.5]]
 
 
 @pytest.mark.slow

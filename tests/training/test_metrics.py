@@ -151,11 +151,22 @@ def test_non_finite_model_forecasts_are_a_training_failure_not_bad_data():
 def test_metrics_rows_put_the_model_first_and_say_how_many_rows_each_is_scored_on():
     frame = _young_series_holdout()
     model, baselines = holdout_metrics(frame, np.array([110.0, 200.0, 100.0, 300.0]))
-    rows = metrics_rows(model, baselines)
-    assert [r["name"] for r in rows] == ["model", "last_week", "seasonal_naive", "mean_4w"]
-    assert set(rows[0]) == {"name", "rows", "mape", "wape", "rmse", "r2"}
+    model.update(coverage=75.0, pinball=12.5)  # the interval's (`training.intervals`)
+    reference = regression_metrics(frame["weekly_sales"].to_numpy(),
+                                   np.array([100.0, 210.0, 90.0, 310.0]))
+    rows = metrics_rows(model, baselines, {"lightgbm": reference})
+    assert [r["name"] for r in rows] == ["model", "lightgbm", "last_week",
+                                         "seasonal_naive", "mean_4w"]
+    assert set(rows[0]) == {"name", "rows", "mape", "wape", "rmse", "r2", "coverage",
+                            "pinball"}
     assert rows[0]["wape"] == model["wape"] and rows[0]["rows"] == 4
-    seasonal = rows[2]
-    assert set(seasonal) == {"name", "rows", "mape", "wape", "model_wape", "rmse", "r2"}
+    assert (rows[0]["coverage"], rows[0]["pinball"]) == (75.0, 12.5)
+    # the reference is scored on every row, as the model: its model_wape is the model's
+    assert rows[1]["wape"] == reference["wape"] and rows[1]["model_wape"] == model["wape"]
+    assert rows[1]["coverage"] is None
+    seasonal = rows[3]
+    assert set(seasonal) == {"name", "rows", "mape", "wape", "model_wape", "rmse", "r2",
+                             "coverage", "pinball"}
+    assert seasonal["coverage"] is None
     assert seasonal["rows"] == 2
     assert seasonal["model_wape"] == pytest.approx(10 / 300 * 100)

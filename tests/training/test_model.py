@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,16 +113,42 @@ def _ids(rows: int, stores: int = 3, depts: int = 4) -> torch.Tensor:
     return torch.stack([torch.arange(rows) % stores + 1, torch.arange(rows) % depts + 1], dim=1)
 
 
-def test_mlp_shape_and_skip_connection():
+def test_mlp_shape_quantiles_in_order_and_skip_connection():
     model = DemandMLP(5, [16, 8], dropout=0.2, id_sizes=(4, 5))
     model.eval()
     x, ids = torch.randn(32, 5), _ids(32)
     out = model(x, ids, torch.zeros(32))
-    assert out.shape == (32,)
-    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
-    assert [m.num_features for m in batchnorms] == [16, 8]
+    assert out.shape == (32, 3)  # P10, P50, P90
+    assert (out[:, 0] <= out[:, 1]).all() and (out[:, 1] <= out[:, 2]).all()
+    assert not [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     # the output is the base level plus the network's correction
     torch.testing.assert_close(model(x, ids, torch.full((32,), 2.0)), out + 2.0)
+    # the calibration's factors scale each side of the interval around the median
+    model.interval_scale.copy_(torch.tensor([2.0, 0.5]))
+    scaled = model(x, ids, torch.zeros(32))
+    torch.testing.assert_close(scaled[:, 1], out[:, 1])
+    torch.testing.assert_close(scaled[:, 1] - scaled[:, 0], 2.0 * (out[:, 1] - out[:, 0]))
+    torch.testing.assert_close(scaled[:, 2] - scaled[:, 1], 0.5 * (out[:, 2] - out[:, 1]))
+
+
+def test_a_model_saved_before_the_quantile_heads_loads_as_it_was(tmp_path):
+    """Its spec has no norm or quantiles: BatchNorm layers and one output, the median."""
+    from demand_forecaster.artifacts import read_artifacts, write_artifacts
+
+    old = DemandMLP(5, [16, 8], dropout=0.2, id_sizes=(4, 5), norm="batch", quantiles=())
+    artifacts = write_artifacts(tmp_path, old, Scalers.fit(np.ones((3, 5)) * [[1], [2], [3]],
+                                                           np.ones(3)), ["a"])
+    spec_file = Path(artifacts["spec"])
+    spec = json.loads(spec_file.read_text())
+    del spec["norm"], spec["quantiles"], spec["members"]
+    spec_file.write_text(json.dumps(spec))
+    model, _, _ = read_artifacts(artifacts)
+    assert [m.num_features for m in model.modules()
+            if isinstance(m, torch.nn.BatchNorm1d)] == [16, 8]
+    x, ids = torch.randn(4, 5), _ids(4)
+    old.eval()
+    torch.testing.assert_close(model(x, ids, torch.zeros(4)), old(x, ids, torch.zeros(4)))
+    assert model(x, ids, torch.zeros(4)).shape == (4, 1)
 
 
 def test_unseen_ids_share_the_unknown_embedding():
@@ -148,7 +175,7 @@ def test_predict_gives_non_negative_sales_per_row(data):
     inputs = _inputs(X).take(slice(0, 201))
     # batch_size smaller than the data: several chunks, and a final chunk of one row
     out = predict(model, scalers, inputs, batch_size=100)
-    assert out.shape == (201,) and out.dtype == np.float64
+    assert out.shape == (201, 3) and out.dtype == np.float64
     assert np.isfinite(out).all() and (out >= 0).all()
     # eval mode inside predict: deterministic, independent of batching; mode restored after
     np.testing.assert_allclose(predict(model, scalers, inputs, batch_size=7), out, rtol=1e-5)

@@ -147,10 +147,13 @@ def test_the_registered_model_serves_from_a_fresh_virtualenv(registered, tmp_pat
 
     served = _serve_in_virtualenv(local, rows, request.config.cache.mkdir("mlflow-envs"),
                                   tmp_path / "serve.log")
+    # a frame from both: forecast, p10, p50, p90
+    assert served.columns.tolist() == in_process.columns.tolist() == ["forecast", "p10", "p50",
+                                                                       "p90"]
     np.testing.assert_allclose(served, in_process, rtol=1e-6)
 
 
-def _serve_in_virtualenv(model: Path, rows, env_root: Path, log: Path) -> np.ndarray:
+def _serve_in_virtualenv(model: Path, rows, env_root: Path, log: Path):
     """`mlflow models serve --env-manager virtualenv` on loopback: the forecasts for `rows`.
     Also checks that the environment it built cannot import salesops."""
     port = free_port()
@@ -179,7 +182,9 @@ def _serve_in_virtualenv(model: Path, rows, env_root: Path, log: Path) -> np.nda
         probe = subprocess.run([str(python), "-c", "import salesops"], capture_output=True,
                                env=env)
         assert probe.returncode != 0, f"{python} can import salesops"
-    return np.asarray(predictions, dtype=np.float64)
+    import pandas as pd
+
+    return pd.DataFrame(predictions)  # one record per row
 
 
 def _wait_for_ping(port: int, server: subprocess.Popen, log: Path) -> None:

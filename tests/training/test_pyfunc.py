@@ -38,9 +38,13 @@ def test_pyfunc_round_trip_equals_the_in_process_model(frame, tmp_path):
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     # extra columns (the target, the timestamp) are ignored; column order does not matter
     shuffled = frame[list(reversed(frame.columns))]
-    np.testing.assert_allclose(loaded.predict(shuffled), expected, rtol=1e-6)
-    np.testing.assert_allclose(loaded.predict(frame[model_input_columns(features)].head(3)),
-                               expected[:3], rtol=1e-6)
+    output = loaded.predict(shuffled)
+    # the point forecast is the median; then the quantiles, lowest first
+    assert output.columns.tolist() == ["forecast", "p10", "p50", "p90"]
+    np.testing.assert_allclose(output[["p10", "p50", "p90"]], expected, rtol=1e-6)
+    np.testing.assert_array_equal(output["forecast"], output["p50"])
+    head = loaded.predict(frame[model_input_columns(features)].head(3))
+    np.testing.assert_allclose(head[["p10", "p50", "p90"]], expected[:3], rtol=1e-6)
 
     with pytest.raises(Exception, match="sales_mean_4"):
         loaded.predict(frame.drop(columns=["sales_mean_4"]))

@@ -155,3 +155,43 @@ def test_retail_data_trains_end_to_end(cli, workspace, monkeypatch):
     arrays = training_set.arrays()
     scalers = Scalers.fit(arrays["train"].x, arrays["y_train"])
     assert (arrays["y_train"] < 0).any() and np.isfinite(scalers.encode_y(arrays["y_train"])).all()
+
+
+def test_reference_lightgbm_is_a_row_of_the_holdout_table_and_logged(cli, workspace):
+    """LightGBM on the run's own rows, beside the baselines; the gate does not read it."""
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+    result = cli("train", "submit", "--epochs", "2", "--no-promote", "--reference", "lightgbm",
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    names = [row["name"] for row in summary["metrics"]]
+    assert names == ["model", "lightgbm", "last_week", "seasonal_naive", "mean_4w"]
+    lightgbm = summary["metrics"][1]
+    assert lightgbm["rows"] == summary["holdout_rows"] and lightgbm["wape"] > 0
+    assert summary["references"] == ["lightgbm"] and "reference" in summary["timings"]
+    human = cli("train", "submit", "--epochs", "1", "--no-promote", "--reference", "lightgbm")
+    assert "lightgbm: a reference fitted on the same rows and split, not gated" in human.stdout
+
+    import mlflow
+
+    from salesops.config import load_settings
+    from salesops.training.tracking import Tracking
+
+    Tracking.open(load_settings(), read_only=False)
+    run = mlflow.get_run(summary["run_id"])
+    assert run.data.metrics["reference_lightgbm_wape"] == pytest.approx(lightgbm["wape"])
+    assert run.data.metrics["holdout_coverage"] == pytest.approx(summary["metrics"][0]["coverage"])
+
+
+def test_reference_without_lightgbm_is_refused_before_training(cli, workspace, monkeypatch):
+    import sys
+
+    assert cli("infra", "up").exit_code == 0
+    assert cli("features", "build", *SMALL).exit_code == 0
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # as where the extra is not installed
+    result = cli("train", "submit", "--reference", "lightgbm")
+    assert result.exit_code == 4
+    assert "needs LightGBM" in result.stderr and "salesops[reference]" in result.stderr
+    assert "epoch" not in result.stderr
+    assert cli("train", "submit", "--reference", "xgboost").exit_code == 2

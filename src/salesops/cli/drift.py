@@ -139,7 +139,9 @@ def _render(state: State, console, result) -> None:
         console.print(f"{name}: {section['status']}" + (
             f" (PSI {section['psi']}, p {section['pvalue']:.2g})" if "psi" in section else "")
             + (f" (WAPE {section['wape']:.2f}% vs holdout {section['holdout_wape']:.2f}%)"
-               if "wape" in section else ""), markup=False)
+               if "wape" in section else "")
+            + (f" ({section['coverage']:.1f}% inside the P10-P90 interval, calibrated to 80%)"
+               if "coverage" in section else ""), markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
     if result.retrain:

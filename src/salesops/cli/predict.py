@@ -42,12 +42,17 @@ def predict(
     result = _ask_server(state, url, list(store), list(dept), protocol, timeout)
 
     def human(console) -> None:
+        # P10-P90 from a model with quantiles (an older one answers the forecast alone)
+        interval = all("p10" in p for p in result["predictions"])
         rows = [(p["store"], p["dept"], p["week"], f"{p['forecast']:,.2f}",
+                 *((f"{p['p10']:,.2f}", f"{p['p90']:,.2f}") if interval else ()),
                  result["model_version"]) for p in result["predictions"]]
         whose = f" (workspace {result['workspace']})" if result["workspace"] else ""
+        what = "forecast (P50) and its P10-P90 interval" if interval else "forecast"
         console.print(state.output.table(
-            f"next-week sales forecast from {result['url']}{whose}",
-            ["store", "dept", "week", "forecast", "model version"], rows))
+            f"next-week sales {what} from {result['url']}{whose}",
+            ["store", "dept", "week", "forecast", *(("P10", "P90") if interval else ()),
+             "version"], rows))
         console.print(f"round trip {result['latency_ms']:.1f} ms ({protocol})", markup=False)
 
     state.output.emit(result, human)

@@ -23,6 +23,7 @@ from salesops.config import Settings
 from salesops.features.schema import TARGET, TIMESTAMP
 from salesops.monitoring import stats
 from salesops.monitoring.windows import Champion, Windows, level_of
+from salesops.stores.prediction_log import INTERVAL_COLUMNS
 from salesops.workspace import Workspace
 
 
@@ -43,7 +44,8 @@ def served_predictions(settings: Settings, champion: Champion | None, windows: W
                       pd.Timestamp(windows.current_range[1], tz="UTC"))
         log = log[(log["week"] >= start) & (log["week"] <= end)]
     log = log.drop_duplicates(["store", "dept", "week"], keep="last")
-    return log[["store", "dept", "week", "prediction"]].reset_index(drop=True)
+    interval = [c for c in INTERVAL_COLUMNS if c in log.columns]
+    return log[["store", "dept", "week", "prediction", *interval]].reset_index(drop=True)
 
 
 def prediction_drift(settings: Settings, champion: Champion | None, windows: Windows,
@@ -84,9 +86,28 @@ def actuals_error(settings: Settings, champion: Champion | None, windows: Window
     wape = 100 * float(np.abs(y - actual["prediction"]).sum() / max(np.abs(y).sum(), 1e-9))
     holdout = champion.holdout_wape
     degraded = holdout is not None and wape > holdout * settings.drift.error_ratio
-    out.update(wape=round(wape, 3), degraded=degraded, status="degraded" if degraded else "ok",
-               weeks=sorted({w.date().isoformat() for w in actual["week"]}))
+    out.update(wape=round(wape, 3), weeks=sorted({w.date().isoformat() for w in actual["week"]}))
+    coverage = _coverage(actual, y, settings.drift.min_rows)
+    if coverage is not None:
+        # the interval is calibrated to hold 80 %: far fewer actuals in it is a model whose
+        # uncertainty no longer fits the world, even where its median still does
+        low = coverage < settings.drift.min_coverage
+        out.update(coverage=round(coverage, 1), coverage_low=low)
+        degraded = degraded or low
+    out.update(degraded=degraded, status="degraded" if degraded else "ok")
     return out
+
+
+def _coverage(actual: pd.DataFrame, y: np.ndarray, min_rows: int = 1) -> float | None:
+    """% of arrived actuals inside the served P10-P90 interval; None when fewer than
+    `min_rows` were served with one (a model saved before the quantile heads has none)."""
+    if not set(INTERVAL_COLUMNS) <= set(actual.columns):
+        return None
+    low, high = (actual[c].to_numpy(np.float64) for c in INTERVAL_COLUMNS)
+    known = np.isfinite(low) & np.isfinite(high)
+    if known.sum() < max(1, min_rows):
+        return None
+    return float(100.0 * np.mean((y[known] >= low[known]) & (y[known] <= high[known])))
 
 
 def _reference_rows(champion: Champion, windows: Windows) -> pd.DataFrame:
@@ -99,5 +120,7 @@ def _reference_rows(champion: Champion, windows: Windows) -> pd.DataFrame:
 def _champion_predictions(champion: Champion, frame: pd.DataFrame) -> np.ndarray:
     import mlflow
 
+    from salesops.forecasts import point_forecast
+
     model = mlflow.pyfunc.load_model(f"models:/{champion.name}/{champion.version}")
-    return np.asarray(model.predict(frame[["store", "dept", *champion.features]]), np.float64)
+    return point_forecast(model.predict(frame[["store", "dept", *champion.features]]))

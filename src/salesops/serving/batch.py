@@ -55,10 +55,13 @@ def score_file(settings: Settings, source: Path, target: Path, version: str | No
         frame = frame.assign(week=weeks)
     if len(inputs) > PROBE_ROWS:  # the probe runs pyfunc on PROBE_ROWS: no gain below that
         scorer.enable_fast_path(inputs.head(PROBE_ROWS))
-    forecasts = np.full(len(frame), np.nan)
-    forecasts[served] = scorer.predict(inputs)
+    scored = scorer.predict(inputs)
+    columns = {}
+    for name, values in scored.columns().items():  # forecast, p10, p50, p90
+        columns[name] = np.full(len(frame), np.nan)
+        columns[name][served] = values
     seconds = time.perf_counter() - loaded
-    frame = frame.assign(forecast=forecasts, model_version=scorer.version)
+    frame = frame.assign(**columns, model_version=scorer.version)
     if refused is not None:
         frame = frame.assign(refused=refused)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from salesops.backends.local.server_probe import (
 )
 from salesops.config import Settings
 from salesops.errors import DataError, ServiceUnavailable, UsageError
+from salesops.forecasts import QUANTILE_COLUMNS
 from salesops.workspace import Workspace
 
 DEPLOY_HINT = "run `salesops serve deploy`"
@@ -92,7 +93,8 @@ def require_this_workspace(url: str, workspace: Path, timeout: float = 5) -> dic
 
 def predict(url: str, model: str, stores: list[int], depts: list[int],
             protocol: str = "v1", timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
-    """Forecasts for the (store, dept) pairs, the model version and the round-trip time."""
+    """Forecasts (with P10, P50, P90 where the model has them) for the (store, dept) pairs,
+    the model version and the round-trip time."""
     base = check_url(url)
     if protocol == "v2":
         endpoint = f"{base}/v2/models/{model}/infer"
@@ -108,14 +110,16 @@ def predict(url: str, model: str, stores: list[int], depts: list[int],
     try:
         if protocol == "v2":
             outputs = {output["name"]: output["data"] for output in answer["outputs"]}
-            rows = [{"store": s, "dept": d, "week": w, "forecast": f}
-                    for s, d, w, f in zip(stores, depts, outputs["week"], outputs["forecast"])]
+            values = ["forecast", *(name for name in QUANTILE_COLUMNS if name in outputs)]
+            rows = [{"store": s, "dept": d, "week": outputs["week"][i],
+                     **{name: outputs[name][i] for name in values}}
+                    for i, (s, d) in enumerate(zip(stores, depts))]
         else:
             rows = answer["predictions"]
         return {"url": base, "protocol": protocol, "model_name": answer["model_name"],
                 "model_version": answer["model_version"], "latency_ms": round(latency_ms, 3),
                 "predictions": rows}
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, IndexError) as exc:
         raise ServiceUnavailable(f"{base} answered, but not as a salesops model server "
                                  f"(no {exc} in its answer)") from None
 

@@ -1,5 +1,9 @@
 """The KServe model: (store, dept) keys in, next-week sales forecasts out, V1 and V2.
 
+Each forecast comes with its P10, P50 and P90 (from a model saved before the quantile heads,
+the forecast alone): V1 answers them beside `forecast`, V2 as outputs of those names, of
+which a request's `outputs` picks.
+
 A request's entities are validated, their feature rows looked up together, scored as one
 batch, logged, and answered with the model version. Anything wrong with the request is a
 kserve `InvalidInput` (HTTP 400) naming the problem; the server goes on serving.
@@ -20,6 +24,7 @@ from salesops.config import Settings  # noqa: E402
 from salesops.errors import PreconditionError  # noqa: E402
 from salesops.features.feast_ops import open_store  # noqa: E402
 from salesops.features.schema import ENTITY_KEYS  # noqa: E402
+from salesops.forecasts import QUANTILE_COLUMNS, Forecasts  # noqa: E402
 from salesops.serving.entities import BadRequest, keys_from_v1, keys_from_v2  # noqa: E402
 from salesops.serving.online import OnlineFeatures  # noqa: E402
 from salesops.stores import prediction_store  # noqa: E402
@@ -78,21 +83,24 @@ class DemandPredictor(Model):
         weeks = np.datetime_as_string(rows.weeks, unit="D").tolist()
         if v2:
             return self._v2_response(payload, forecasts, weeks)
+        columns = {name: values.tolist() for name, values in forecasts.columns().items()}
         return {
             "predictions": [
-                {"store": store, "dept": dept, "week": week, "forecast": forecast}
-                for store, dept, week, forecast in zip(stores.tolist(), depts.tolist(), weeks,
-                                                       forecasts.tolist())
+                {"store": store, "dept": dept, "week": week,
+                 **{name: values[i] for name, values in columns.items()}}
+                for i, (store, dept, week) in enumerate(zip(stores.tolist(), depts.tolist(),
+                                                            weeks))
             ],
             "model_name": self.name,
             "model_version": self.version,
         }
 
-    def _v2_response(self, request: InferRequest, forecasts: np.ndarray,
+    def _v2_response(self, request: InferRequest, forecasts: Forecasts,
                      weeks: list[str]) -> InferResponse:
         count = [len(forecasts)]
-        outputs = [InferOutput("forecast", count, "FP64", data=forecasts),
-                   InferOutput("week", count, "BYTES", data=weeks)]
+        outputs = [InferOutput(name, count, "FP64", data=values)
+                   for name, values in forecasts.columns().items()]
+        outputs.append(InferOutput("week", count, "BYTES", data=weeks))
         # the version also goes in `parameters`: kserve's own REST client drops the
         # response's model_version field when it parses a response (0.21)
         return InferResponse(response_id=request.id or uuid.uuid4().hex, model_name=self.name,
@@ -104,5 +112,8 @@ class DemandPredictor(Model):
         return [{"name": key, "datatype": "INT64", "shape": [-1]} for key in ENTITY_KEYS]
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        return [{"name": "forecast", "datatype": "FP64", "shape": [-1]},
+        scorer = getattr(self, "scorer", None)  # none before load
+        quantiles = QUANTILE_COLUMNS if scorer is not None and scorer.has_quantiles else ()
+        names = ["forecast", *quantiles]
+        return [*({"name": name, "datatype": "FP64", "shape": [-1]} for name in names),
                 {"name": "week", "datatype": "BYTES", "shape": [-1]}]

@@ -1,7 +1,7 @@
 """The registered model, loaded once and called on feature rows: online and in batch.
 
 `mlflow.pyfunc` is the contract: `predict(DataFrame of the signature's columns)` returns
-sales. The signature names the model's inputs: feature columns, and possibly the entity
+sales: the point forecast and its P10, P50 and P90 (`salesops.forecasts`). The signature names the model's inputs: feature columns, and possibly the entity
 keys `store` and `dept` themselves. Before the model runs, pyfunc enforces the signature on
 the DataFrame (about 0.3 ms for one row, and as long as the model itself on a 1M-row batch);
 the scorer builds frames with exactly the signature's columns and dtypes, which makes that
@@ -21,6 +21,7 @@ import pandas as pd
 from salesops.config import Settings
 from salesops.errors import DataError, PreconditionError, UsageError
 from salesops.features.schema import ENTITY_KEYS
+from salesops.forecasts import QUANTILE_COLUMNS, Forecasts, read_output
 
 KEYS = ENTITY_KEYS
 log = logging.getLogger("salesops.serving")
@@ -65,6 +66,8 @@ class Scorer:
     pyfunc: object
     columns: list[str]  # the model's inputs, in signature order
     dtypes: dict[str, np.dtype]
+    #: whether the model answers P10, P50 and P90 (models since the quantile heads)
+    has_quantiles: bool = False
     fast: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
@@ -83,7 +86,10 @@ class Scorer:
                             "columns; train it with `salesops train submit`")
         dtypes = {column: np.dtype(kind.to_numpy())
                   for column, kind in schema.input_types_dict().items()}
-        return cls(name, version, model, list(dtypes), dtypes)
+        outputs = model.metadata.get_output_schema()
+        named = outputs is not None and outputs.has_input_names()
+        quantiles = named and set(QUANTILE_COLUMNS) <= set(outputs.input_names())
+        return cls(name, version, model, list(dtypes), dtypes, quantiles)
 
     @property
     def features(self) -> list[str]:
@@ -113,10 +119,10 @@ class Scorer:
         return pd.DataFrame({column: X[:, i].astype(self.dtypes[column], copy=False)
                              for i, column in enumerate(self.columns)})
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict(self, frame: pd.DataFrame) -> Forecasts:
         """Forecasts for a frame from `frame` or `conform`."""
         predict = self.fast or self.pyfunc.predict
-        return np.asarray(predict(frame), dtype=np.float64)
+        return read_output(predict(frame))
 
     def enable_fast_path(self, probe: pd.DataFrame) -> bool:
         """Call the PythonModel directly if it equals `pyfunc.predict` on `probe` (real rows),
@@ -132,8 +138,7 @@ class Scorer:
                             for i in range(min(len(probe), 8))]
         for rows in checks:
             try:
-                same = np.array_equal(np.asarray(fast(rows), dtype=np.float64),
-                                      np.asarray(self.pyfunc.predict(rows), dtype=np.float64))
+                same = read_output(fast(rows)).equals(read_output(self.pyfunc.predict(rows)))
             except Exception as exc:  # the direct call does not work like pyfunc's: skip it
                 log.warning("calling the model directly failed (%s); using pyfunc.predict", exc)
                 return False

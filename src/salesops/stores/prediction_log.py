@@ -10,7 +10,8 @@ postgres profile (`postgres_log`), where every predictor pod of a cluster writes
 `drift` run anywhere reads.
 
 Columns: store, dept, week (the week forecast), the model's feature columns, prediction,
-model_name, model_version, served_at (UTC).
+model_name, model_version, served_at (UTC); and `prediction_p10`, `prediction_p90` (the
+interval, for `drift`'s coverage) from a model with quantiles.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ import numpy as np
 import pandas as pd
 
 from salesops.config import Settings
+from salesops.forecasts import Forecasts
 from salesops.workspace import Workspace
 
 FLUSH_ROWS = 20_000
 PART_GLOB = "part-*.parquet"
+#: the interval's columns, logged by a model with quantiles (store and read as features are)
+INTERVAL_COLUMNS = ("prediction_p10", "prediction_p90")
 #: the columns every log store returns, besides the model's features
 BASE_COLUMNS = ["store", "dept", "week", "prediction", "model_name", "model_version",
                 "served_at"]
@@ -60,7 +64,7 @@ class _Batch:
     depts: np.ndarray
     weeks: np.ndarray
     features: np.ndarray
-    predictions: np.ndarray
+    predictions: Forecasts
     served_at: np.datetime64
 
 
@@ -79,7 +83,7 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def append(self, stores, depts, weeks, features, predictions) -> None:
+    def append(self, stores, depts, weeks, features, predictions: Forecasts) -> None:
         batch = _Batch(stores, depts, weeks, features, predictions,
                        np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us"))
         with self._lock:
@@ -126,7 +130,10 @@ class PredictionLog:
         }
         for i, name in enumerate(self.features):
             columns[name] = features[:, i].astype(self.dtypes[name], copy=False)
-        columns["prediction"] = np.concatenate([b.predictions for b in batches])
+        columns["prediction"] = np.concatenate([b.predictions.forecast for b in batches])
+        if all(b.predictions.quantiles is not None for b in batches):
+            interval = np.concatenate([b.predictions.quantiles[:, [0, -1]] for b in batches])
+            columns.update(zip(INTERVAL_COLUMNS, interval.T))
         frame = pd.DataFrame(columns)
         frame["model_name"] = self.model_name
         frame["model_version"] = self.model_version

@@ -132,11 +132,22 @@ def best_baseline(baselines: dict[str, dict]) -> tuple[str, dict]:
     return min(baselines.items(), key=wape)
 
 
-def metrics_rows(model: dict[str, float], baselines: dict[str, dict]) -> list[dict]:
-    """One row per forecaster (the model first, then the baselines) for a table or JSON:
-    name, rows, the `TABLE_METRICS`, and for a baseline the model's WAPE on its rows."""
-    rows = [{"name": "model", "rows": model["rows"], **{k: model[k] for k in TABLE_METRICS}}]
+#: the interval's metrics (`training.intervals`): the model's; a baseline has no interval
+INTERVAL_METRICS = ("coverage", "pinball")
+
+
+def metrics_rows(model: dict[str, float], baselines: dict[str, dict],
+                 references: dict[str, dict] | None = None) -> list[dict]:
+    """One row per forecaster (the model first, then any reference model on every holdout
+    row, then the baselines) for a table or JSON: name, rows, the `TABLE_METRICS`, the
+    `INTERVAL_METRICS` (None but for the model), and for a baseline the model's WAPE on its
+    rows."""
+    rows = [{"name": "model", "rows": model["rows"], **{k: model[k] for k in TABLE_METRICS},
+             **{k: model.get(k) for k in INTERVAL_METRICS}}]
+    for name, m in (references or {}).items():
+        rows.append({"name": name, "rows": m["rows"], **{k: m[k] for k in TABLE_METRICS},
+                     **dict.fromkeys(INTERVAL_METRICS), "model_wape": model["wape"]})
     for name, m in baselines.items():
         rows.append({"name": name, "rows": m["rows"], **{k: m[k] for k in TABLE_METRICS},
-                     "model_wape": m.get("model_wape")})
+                     **dict.fromkeys(INTERVAL_METRICS), "model_wape": m.get("model_wape")})
     return rows

@@ -8,10 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from demand_forecaster import network
-from demand_forecaster.network import DemandMLP, predict
+from demand_forecaster.network import (
+    QUANTILES,
+    DemandEnsemble,
+    DemandMLP,
+    median_column,
+    predict,
+)
 from salesops.training.model_errors import data_errors
 
-__all__ = ["DemandMLP", "Scalers", "predict"]
+__all__ = ["QUANTILES", "DemandEnsemble", "DemandMLP", "Scalers", "median_column",
+           "predict"]
 
 
 class Scalers(network.Scalers):

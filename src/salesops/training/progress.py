@@ -25,22 +25,28 @@ def progress_mode(quiet: bool) -> Mode:
 
 
 @contextmanager
-def epoch_progress(mode: Mode, epochs: int, workers: str = ""):
+def epoch_progress(mode: Mode, epochs: int, workers: str = "", members: int = 1):
     """Yield the `on_epoch` callback for `training.loop.train`. `workers` says who trains
-    (`2 processes × 1 thread`); it heads the output. Each line gives the epoch's time and
-    the time since training started."""
+    (`2 processes × 1 thread`); it heads the output. Each line gives the member, the
+    epoch's time and the time since training started."""
     started = time.perf_counter()
-    header = f"training {epochs} epochs on {workers}" if workers else f"training {epochs} epochs"
+    what = f"{members} networks × {epochs} epochs" if members > 1 else f"{epochs} epochs"
+    header = f"training {what} on {workers}" if workers else f"training {what}"
     if mode == "bar":
-        with _bar(epochs, header) as report:
+        with _bar(epochs * members, header) as report:
             yield report
     elif mode == "lines":
         print(header, file=sys.stderr, flush=True)
         yield lambda entry: print(
-            f"epoch {entry['epoch']:>3}/{epochs}  {_losses(entry)}  ({entry['seconds']:.1f}s, "
-            f"{time.perf_counter() - started:.1f}s elapsed)", file=sys.stderr, flush=True)
+            f"{_member(entry, members)}epoch {entry['epoch']:>3}/{epochs}  {_losses(entry)}  "
+            f"({entry['seconds']:.1f}s, {time.perf_counter() - started:.1f}s elapsed)",
+            file=sys.stderr, flush=True)
     else:
         yield lambda entry: None
+
+
+def _member(entry: dict, members: int) -> str:
+    return f"network {entry.get('member', 1)}/{members}  " if members > 1 else ""
 
 
 def _losses(entry: dict) -> str:
@@ -60,12 +66,12 @@ def _bar(epochs: int, header: str):
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("epochs", total=epochs, losses="")
 
-        def report(entry: dict) -> None:
-            progress.update(task, completed=entry["epoch"], losses=_losses(entry))
+        def report(entry: dict) -> None:  # epochs of every network so far
+            progress.update(task, advance=1, losses=_losses(entry))
 
         yield report
         # an early stop leaves the bar short of `epochs`: say so instead of a frozen bar
         done = progress.tasks[0].completed
         if done < epochs:
             progress.update(task, total=done)
-            console.print(f"stopped early after {done} of {epochs} epochs")
+            console.print(f"stopped early: {done} of {epochs} epochs")

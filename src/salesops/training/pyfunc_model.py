@@ -52,11 +52,15 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={Version(version(name)).public}" for name in REQUIREMENTS]
 
 
-def log_model(model, scalers, features: list[str], rows, predictions):
+def log_model(model, scalers, features: list[str], rows):
     """Log the pyfunc in the active run, with its code, pinned requirements, signature and
-    an input example (the first rows of `rows`, whose forecasts are `predictions`)."""
+    an input example (the first rows of `rows`; the output columns are the model's own on
+    them)."""
     import mlflow
     from mlflow.models import infer_signature
+
+    from demand_forecaster.artifacts import read_artifacts
+    from demand_forecaster.pyfunc import DemandForecaster
 
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = write_artifacts(Path(tmp) / "artifacts", model, scalers, features)
@@ -64,8 +68,11 @@ def log_model(model, scalers, features: list[str], rows, predictions):
         code = shutil.copytree(CODE, Path(tmp) / "code" / CODE.name,
                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         example = rows[model_input_columns(features)].head(5)
+        pyfunc = DemandForecaster()
+        pyfunc.model, pyfunc.scalers, pyfunc.features = read_artifacts(artifacts)
+        output = pyfunc.predict(None, example)
         return mlflow.pyfunc.log_model(
             name="model", python_model=str(ENTRY_FILE), artifacts=artifacts,
-            code_paths=[str(code)], signature=infer_signature(example, predictions[:5]),
+            code_paths=[str(code)], signature=infer_signature(example, output),
             input_example=example, pip_requirements=pip_requirements(),
         )

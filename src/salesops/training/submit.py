@@ -28,7 +28,7 @@ def request(settings: Settings, promote_mode: str = "auto", progress: str = "lin
     return TrainRequest(
         promote_mode=promote_mode, progress=progress, wait=wait, worker=run_worker,
         worker_args=(settings_payload(settings), promote_mode, progress),
-        publish=partial(publish, settings), require_inputs=partial(require_features, settings),
+        publish=partial(publish, settings), require_inputs=partial(_require_inputs, settings),
         preflight=partial(check_reachable, settings), meanwhile=partial(warm_up, settings))
 
 
@@ -45,6 +45,15 @@ def submit(settings: Settings, promote_mode: str = "auto", progress: str = "line
     if not record.finished:
         record = backend.wait(record.name, step, on_log or _ignore)
     return record.to_dict()
+
+
+def _require_inputs(settings: Settings) -> None:
+    """Before any process starts: the features, and the reference's package if one is
+    asked for."""
+    from salesops.training.reference import check_available
+
+    require_features(settings)
+    check_available(settings.training.reference)
 
 
 def require_features(settings: Settings) -> None:

@@ -42,7 +42,10 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     `progress` is a `training.progress` mode: "bar", "lines" or "off".
     """
     from salesops.backends.local import threads as cpu
+    from salesops.training.reference import check_available
 
+    # a pod's `train run` too, before any training
+    check_available(settings_data.get("training", {}).get("reference", "none"))
     cpu.prefer_passive_wait()  # before torch loads (a pod's `train run`)
     from salesops.training.distributed import init_from_env, shutdown
 
@@ -110,20 +113,25 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
     config = TrainConfig.from_section(settings.training)
     started = time.perf_counter()
     mode = progress if info.is_main else "off"
-    with epoch_progress(mode, config.epochs, describe(info.world_size, _threads())) as on_epoch:
+    with epoch_progress(mode, config.epochs, describe(info.world_size, _threads()),
+                        config.members) as on_epoch:
         result = train_encoded(shared.train, shared.val.take(slice(info.rank, None,
                                                                      info.world_size)),
                                shared.id_sizes, config, info, on_epoch=on_epoch)
     seconds = time.perf_counter() - started
     timings.seconds["train"] = seconds
     scalers = shared.scalers
+    reference = None
+    if info.is_main and settings.training.reference != "none":
+        with timings("reference"):
+            reference = _reference(shared, training_set)
     del shared  # unmaps the rows
     if not info.is_main:
         return None
     checkpoint("train.after_epochs")
     with quiet_mlflow():
         candidate = _log_run(settings, training_set, result, scalers, info, promote_mode,
-                             seconds, timings)
+                             seconds, timings, reference)
     checkpoint("train.after_log")
     return candidate
 
@@ -144,6 +152,22 @@ class _Timings:
 
     def rounded(self) -> dict[str, float]:
         return {phase: round(value, 2) for phase, value in self.seconds.items()}
+
+
+def _reference(shared, training_set) -> dict | None:
+    """LightGBM on the rows the model trained on, its holdout forecasts (`reference`); None,
+    with a warning, if it fails: a row that the gate does not read must not cost the run."""
+    from salesops.training.inputs import model_inputs
+    from salesops.training.reference import lightgbm_forecasts
+
+    holdout = model_inputs(training_set.holdout, training_set.features)
+    try:
+        return lightgbm_forecasts(shared.train, shared.val, shared.scalers,
+                                  shared.scalers.encode_x(holdout.x), holdout.ids, _threads())
+    except Exception as exc:  # LightGBM's own errors (memory, a bad config) are its own
+        logging.getLogger("salesops.training").warning(
+            "the LightGBM reference failed, the run goes on without it: %s", exc)
+        return None
 
 
 def _without_train_rows(training_set):
@@ -174,37 +198,45 @@ def quiet_mlflow():
 
 
 def _log_run(settings, training_set, result, scalers, info, promote_mode, seconds,
-             timings: _Timings) -> dict:
+             timings: _Timings, reference: dict | None = None) -> dict:
     """Score the holdout, decide the gate, log the run and its model (not registered)."""
     import mlflow
 
     from salesops.training.inputs import model_inputs
-    from salesops.training.metrics import holdout_metrics, metrics_rows
-    from salesops.training.model import predict
+    from salesops.training.intervals import interval_metrics
+    from salesops.training.metrics import holdout_metrics, metrics_rows, regression_metrics
+    from salesops.training.model import median_column, predict
     from salesops.training.tracking import Tracking
 
     holdout = training_set.holdout
     with timings("holdout"):
-        predictions = predict(result.model, scalers,
-                              model_inputs(holdout, training_set.features))
+        quantiles = predict(result.model, scalers, model_inputs(holdout, training_set.features))
+        predictions = quantiles[:, median_column(result.model)]
         model_metrics, baselines = holdout_metrics(holdout, predictions)
+        model_metrics.update(interval_metrics(holdout["weekly_sales"].to_numpy(), quantiles))
     with timings("gate"):
         tracking = Tracking.open(settings, read_only=False)
         name = settings.mlflow.model_name
         champion, decision = _gate(settings, name, holdout, predictions, baselines,
                                    promote_mode)
-    rows = metrics_rows(model_metrics, baselines)
+    references = {}
+    if reference is not None:
+        references[settings.training.reference] = {
+            **regression_metrics(holdout["weekly_sales"].to_numpy(), reference["forecast"]),
+            "rounds": reference["rounds"], "seconds": round(reference["seconds"], 2)}
+    rows = metrics_rows(model_metrics, baselines, references)
 
     with timings("log_run"), mlflow.start_run(experiment_id=tracking.experiment_id) as run:
         _log_params(settings, training_set, info)
-        _log_metrics(result.history, model_metrics, baselines)
+        _log_metrics(result.history, model_metrics, baselines, references)
         mlflow.log_dict({"holdout": rows, "gate": decision.__dict__}, "holdout_metrics.json")
         mlflow.set_tags(lineage_tags(settings, training_set))
         if training_set.data_report is not None:
             mlflow.log_dict(training_set.data_report, "data_report.json")
-        mlflow.log_figure(_forecast_plot(holdout, predictions), "forecast_vs_actual.png")
+        mlflow.log_figure(_forecast_plot(holdout, quantiles, median_column(result.model)),
+                          "forecast_vs_actual.png")
         with timings("log_model"):
-            logged = _log_model(result.model, scalers, training_set, predictions)
+            logged = _log_model(result.model, scalers, training_set)
     return {
         "run_id": run.info.run_id, "model_name": name,
         "model_uri": f"runs:/{run.info.run_id}/{logged.name}",
@@ -212,7 +244,8 @@ def _log_run(settings, training_set, result, scalers, info, promote_mode, second
         "previous_champion": champion, "metrics": rows,
         # the baseline that binds the gate: the one the model beats by the least
         "best_baseline": decision.binding_baseline,
-        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "references": list(references),
+        "epochs_run": result.epochs_run, "best_epochs": result.best_epochs,
         "stopped_early": result.stopped_early, "train_seconds": round(seconds, 2),
         **_run_shape(training_set, info),
         # rank 0's seconds per phase; log_run includes log_model
@@ -247,25 +280,29 @@ def _log_params(settings: Settings, training_set, info) -> None:
                        "features": len(training_set.features)})
 
 
-def _log_metrics(history: list[dict], model_metrics: dict, baselines: dict) -> None:
+def _log_metrics(history: list[dict], model_metrics: dict, baselines: dict,
+                 references: dict) -> None:
     import mlflow
 
-    for entry in history:
+    epochs = max(entry["epoch"] for entry in history) if history else 0
+    for entry in history:  # network after network: step = (member - 1) * epochs + epoch
         mlflow.log_metrics({"train_loss": entry["train_loss"], "val_loss": entry["val_loss"]},
-                           step=entry["epoch"])
+                           step=(entry.get("member", 1) - 1) * epochs + entry["epoch"])
     mlflow.log_metrics({f"holdout_{k}": v for k, v in model_metrics.items()})
     for baseline, values in baselines.items():
         # a baseline defined on no holdout row has only its row count
         mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in values.items()
                             if v is not None})
+    for name, values in references.items():
+        mlflow.log_metrics({f"reference_{name}_{k}": v for k, v in values.items()})
 
 
-def _log_model(model, scalers, training_set, predictions):
+def _log_model(model, scalers, training_set):
     """The pyfunc model in the active run: its code, pinned requirements, signature and an
     input example (see `pyfunc_model.log_model`)."""
     from salesops.training.pyfunc_model import log_model
 
-    return log_model(model, scalers, training_set.features, training_set.holdout, predictions)
+    return log_model(model, scalers, training_set.features, training_set.holdout)
 
 
 def _threads() -> int:
@@ -289,8 +326,10 @@ def _champion_bar(name: str, holdout, predictions):
     defined = np.isfinite(holdout[columns].to_numpy(dtype=np.float64, na_value=np.nan)).all(1)
     if not defined.any():
         return registry.Bar("champion", None, None, 0)
+    from salesops.forecasts import point_forecast
+
     actual = holdout["weekly_sales"].to_numpy()[defined]
-    champion_pred = champion_model.predict(holdout.loc[defined, columns])
+    champion_pred = point_forecast(champion_model.predict(holdout.loc[defined, columns]))
     return registry.Bar("champion", regression_metrics(actual, champion_pred)["wape"],
                         regression_metrics(actual, predictions[defined])["wape"],
                         int(defined.sum()))
@@ -318,17 +357,22 @@ def _git_commit() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-def _forecast_plot(holdout, predictions):
+def _forecast_plot(holdout, quantiles, median: int):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    weekly = holdout.assign(predicted=predictions).groupby("event_timestamp")[
-        ["weekly_sales", "predicted"]].sum()
+    # the sums of the rows' P10 and P90 are not the total's quantiles: a band of the
+    # rows' bounds, drawn as such
+    weekly = holdout.assign(low=quantiles[:, 0], predicted=quantiles[:, median],
+                            high=quantiles[:, -1]).groupby("event_timestamp")[
+        ["weekly_sales", "low", "predicted", "high"]].sum()
     fig, ax = plt.subplots(figsize=(8, 4))
+    ax.fill_between(weekly.index, weekly["low"], weekly["high"], alpha=0.2,
+                    label="sum of the rows' P10 and P90")
     ax.plot(weekly.index, weekly["weekly_sales"], label="actual", marker="o")
-    ax.plot(weekly.index, weekly["predicted"], label="forecast", marker="x")
+    ax.plot(weekly.index, weekly["predicted"], label="forecast (P50)", marker="x")
     ax.set_title("Holdout: total weekly sales, actual vs forecast")
     ax.legend()
     fig.autofmt_xdate()
