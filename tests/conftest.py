@@ -73,7 +73,8 @@ def cli(capsys):
 #: fewer at once, so the shorter handover, not postgres_profile, waits behind it.
 LONGEST = ["tests/cluster/test_lifecycle.py", "tests/training/test_faults.py",
            "tests/faults/test_build_faults.py", "tests/serving/test_handover.py",
-           "tests/features/test_postgres_profile.py", "tests/stores/test_ray_profile.py"]
+           "tests/features/test_postgres_profile.py", "tests/stores/test_ray_profile.py",
+           "tests/training/test_nodes_equivalence.py"]
 
 
 def pytest_collection_modifyitems(config, items):
