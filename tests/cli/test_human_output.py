@@ -19,6 +19,7 @@ def test_pipeline_says_the_server_keeps_running_and_status_shows_whole_values(
         run = cli("pipeline", "run")
         assert run.exit_code == 0, run.stderr
         url = re.search(r"next-week forecasts from (\S+)", run.stdout).group(1)
+        assert "P10" in run.stdout and "P90" in run.stdout  # the interval beside the forecast
         assert (f"the model server keeps running at {url} (model v1): `salesops serve stop` "
                 "stops it") in run.stderr
         record = cli("serve", "status", "--json").json()

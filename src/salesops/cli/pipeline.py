@@ -37,10 +37,13 @@ def run(
         console.print(state.output.table(
             "pipeline run", ["step", "state", "seconds", "detail"],
             [(s.name, s.state, s.seconds, s.detail) for s in result.steps]))
+        # with the P10-P90 interval, from a model that has one (as `predict` shows it)
+        interval = bool(result.predictions) and all("p10" in p for p in result.predictions)
         console.print(state.output.table(
             f"next-week forecasts from {result.url} (model v{result.model_version})",
-            ["store", "dept", "week", "forecast"],
-            [(p["store"], p["dept"], p["week"], p["forecast"]) for p in result.predictions]))
+            ["store", "dept", "week", "forecast", *(("P10", "P90") if interval else ())],
+            [(p["store"], p["dept"], p["week"], p["forecast"],
+              *((p["p10"], p["p90"]) if interval else ())) for p in result.predictions]))
 
     state.output.emit(result.to_dict(), human)
     if result.url:
