@@ -170,7 +170,7 @@ def _train_member(rows: tuple, val: tuple, id_sizes: tuple[int, int], config: Tr
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        train_loss = _train_epoch(net, rows, steps, epoch, info)
+        train_loss = _train_epoch(module, net, rows, steps, epoch, info)
         val_loss = _validation_loss(module, val, steps.autocast, info)
         if val_loss < best_loss:
             best_loss, best_epoch, stale = val_loss, epoch, 0
@@ -238,13 +238,12 @@ def _steps(module: DemandMLP, rows: tuple, config: TrainConfig, info: DistInfo,
     return _Steps(sampler, rank_batch, steps_per_epoch, optimizer, schedule, autocast, seed)
 
 
-def _train_epoch(net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
+def _train_epoch(module: DemandMLP, net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
                  info: DistInfo) -> float:
     """One pass over this rank's shard; the mean training loss over all ranks' rows."""
     X, ids, base, y, weight = rows
     order = steps.sampler.epoch(epoch).to(info.device)
     net.train()
-    module = _unwrapped(net)
     masks = torch.Generator().manual_seed(stream_seed(steps.seed, DROPOUT_STREAM, epoch))
     total = torch.zeros(2, dtype=torch.float64, device=info.device)  # loss sum, rows
     for step in range(steps.steps_per_epoch):
@@ -291,10 +290,6 @@ def pinball(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     miss = target[:, None] - pred.float()
     loss = torch.maximum(quantiles * miss, (quantiles - 1) * miss).sum(dim=1)
     return (loss * weight).mean()
-
-
-def _unwrapped(net: nn.Module) -> DemandMLP:
-    return net.module if isinstance(net, DistributedDataParallel) else net
 
 
 def global_batch(batch_size: int, rows: int) -> int:
