@@ -137,17 +137,24 @@ def scaled_interval(out: Tensor, scale: Tensor) -> Tensor:
 class BatchDropout(nn.Dropout):
     """Dropout that can take its mask from the caller: the training loop draws the mask of
     the whole global batch from one seeded stream, and each process applies its rows of it,
-    so a row is dropped alike whether one process trains or N (`training.loop`). Without a
-    mask it is `nn.Dropout`."""
+    so a row is dropped alike whether one process trains or N (`training.loop`). The mask
+    is boolean (True: kept) and drawn from 16 random bits a unit, so the rate applied is
+    `threshold / 65536`, p to within 1/65536, and the kept units are scaled to keep the
+    expectation. Without a mask it is `nn.Dropout`."""
 
     def __init__(self, p: float) -> None:
         super().__init__(p)
         self.mask: Tensor | None = None
 
+    @property
+    def threshold(self) -> int:
+        """A unit whose 16 random bits are below this is dropped."""
+        return round(self.p * 65536)
+
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0 or self.mask is None:
             return super().forward(x)
-        return x * self.mask
+        return (x * self.mask).mul_(65536 / (65536 - self.threshold))
 
 
 @dataclass

@@ -108,8 +108,10 @@ def test_on_equal_ratios_the_first_baseline_binds():
 def test_a_model_as_good_as_the_champion_replaces_it():
     bars = _bars(last_week=(20.0, 10.0, 1000))
     decision = decide(bars, MARGIN, Bar("champion", 10.0, 10.0, 800), "auto")
-    assert decision.promote and "beats the champion (10.00%)" in decision.reason
+    assert decision.promote and "10.00% is as good as the champion (10.00%)" in decision.reason
     assert "every other baseline by more" in decision.reason
+    better = decide(bars, MARGIN, Bar("champion", 10.0, 9.0, 800), "auto")
+    assert better.promote and "9.00% beats the champion (10.00%)" in better.reason
 
 
 @pytest.mark.parametrize("mode, promote", [("force", True), ("never", False)])

@@ -98,8 +98,8 @@ class TrainRequest:
     a module-level function so that a spawned process can import it; `publish(result)` on
     rank 0's result once every rank succeeded; `require_inputs()` before anything else and
     `preflight()` under the workspace lock, before minutes of training; `meanwhile()`, in
-    a thread of the launching process while the ranks run, what makes `publish` quicker
-    (imports, connections; its failures are left for `publish` to meet)."""
+    a thread of the launching process while the ranks run in others, what makes `publish`
+    quicker (imports, connections; its failures are left for `publish` to meet)."""
 
     promote_mode: str = "auto"  # auto | never | force
     progress: str = "lines"  # a `training.progress` mode: bar | lines | off

@@ -27,15 +27,26 @@ One process or N compute the same steps (`--nodes` changes the speed, not the mo
   applies its rows of them (`_draw_masks`).
 What remains is the order of floating-point sums (DDP's all-reduce); tests/training/
 test_rank_equivalence.py trains one process and two side by side.
+
+The members of the ensemble share nothing while they train, so a process with more than
+one thread trains them side by side, one Python thread each (`member_workers`), with the
+intra-op threads divided among them: torch releases the GIL inside its kernels, two
+single-threaded networks keep two cores busy without the per-operation barrier of two
+threads working on one small matrix, and on a busy machine a descheduled thread delays
+only its own network instead of stalling its partner at every operation. Each member's
+result is the same either way: its own seeds, streams and optimizer
+(tests/training/test_member_threads.py).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -142,33 +153,112 @@ def train_encoded(
 ) -> TrainResult:
     """Train on rows already encoded (`rows.encode`, or mapped by `shared_rows`): all the
     training rows, which every rank reads (the sampler deals them out anew each epoch), and
-    this rank's validation rows. Trains `config.members` networks one after the other, each
-    from a seed of its own (`stream_seed`), and returns their calibrated ensemble."""
+    this rank's validation rows. Trains `config.members` networks, each from a seed of its
+    own (`stream_seed`), `member_workers` at a time, and returns their calibrated ensemble."""
     rows, val = _device_tensors(train_rows, info.device), _device_tensors(val_rows, info.device)
-    members, history, best_epochs, epochs_run, stopped_early = [], [], [], 0, False
-    for member in range(1, config.members + 1):
-        fitted = _train_member(rows, val, id_sizes, config, info, member, on_epoch)
-        members.append(fitted.model)
-        history += fitted.history
-        best_epochs.append(fitted.best_epoch)
-        epochs_run = max(epochs_run, fitted.epochs_run)
-        stopped_early = stopped_early or fitted.stopped_early
-    final = DemandEnsemble(members)
+    # Built here, one after the other: initial weights come from torch's global generator,
+    # which threads would race for.
+    starts = [_member_start(rows, id_sizes, config, info, member)
+              for member in range(1, config.members + 1)]
+    report = _serialized(on_epoch) if on_epoch is not None and info.is_main else None
+    workers = member_workers(config.members, info)
+    stop = threading.Event()
+
+    def fit(start: _MemberStart) -> _Member:
+        try:
+            return _train_member(start, rows, val, config, info, report, stop)
+        except BaseException:
+            stop.set()  # the members still to come, or still training, give up
+            raise
+
+    if workers == 1:
+        fitted = [fit(start) for start in starts]
+    else:
+        with _intra_op_threads(max(1, torch.get_num_threads() // workers)):
+            fitted = _in_threads(fit, starts, workers, stop)
+    final = DemandEnsemble([member.model for member in fitted])
     final.eval()
     calibrate(final, _device_tensors(val_rows, torch.device("cpu")), info)
-    return TrainResult(final, history, best_epochs, epochs_run, stopped_early)
+    history = [record for member in fitted for record in member.history]
+    return TrainResult(final, history, [member.best_epoch for member in fitted],
+                       max(member.epochs_run for member in fitted),
+                       any(member.stopped_early for member in fitted))
 
 
-def _train_member(rows: tuple, val: tuple, id_sizes: tuple[int, int], config: TrainConfig,
-                  info: DistInfo, member: int, on_epoch) -> _Member:
+def member_workers(members: int, info: DistInfo) -> int:
+    """How many members train at once: one per intra-op thread of a single CPU process.
+    Ranks of a process group train them one after the other, since every member's steps
+    are collectives on the one group, which must run in the same order on every rank; so
+    does a GPU, which a single network already fills."""
+    if info.world_size > 1 or info.device.type != "cpu":
+        return 1
+    return max(1, min(members, torch.get_num_threads()))
+
+
+@dataclass
+class _MemberStart:
+    member: int
+    module: DemandMLP
+    net: nn.Module  # the module or its DDP wrapper
+    steps: _Steps
+
+
+def _member_start(rows: tuple, id_sizes: tuple[int, int], config: TrainConfig,
+                  info: DistInfo, member: int) -> _MemberStart:
     seed = stream_seed(config.seed, MEMBER_STREAM, member)
     module, net = _network(rows[0].shape[1], id_sizes, config, info, seed)
-    steps = _steps(module, rows, config, info, seed)
+    return _MemberStart(member, module, net, _steps(module, rows, config, info, seed))
+
+
+def _in_threads(fit: Callable, starts: list, workers: int, stop: threading.Event) -> list:
+    """`fit` of each start on `workers` threads, the results in order. If one fails, or
+    this thread is interrupted (Ctrl-C), the others stop at their next epoch; the first
+    real error is raised."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="member") as pool:
+        futures = [pool.submit(fit, start) for start in starts]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # interrupted: the members stop at their next epoch
+            stop.set()
+            raise
+    for future in futures:
+        if future.exception() is not None and not isinstance(future.exception(), _Stopped):
+            raise future.exception()
+    return [future.result() for future in futures]
+
+
+@contextmanager
+def _intra_op_threads(threads: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _serialized(callback: Callable[[dict], None]) -> Callable[[dict], None]:
+    """`callback` for several threads: one report at a time (a progress line is written in
+    parts, and a bar is redrawn)."""
+    lock = threading.Lock()
+
+    def report(record: dict) -> None:
+        with lock:
+            callback(record)
+
+    return report
+
+
+def _train_member(start: _MemberStart, rows: tuple, val: tuple, config: TrainConfig,
+                  info: DistInfo, report, stop: threading.Event) -> _Member:
+    module, net, steps = start.module, start.net, start.steps
     history: list[dict] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     stale = 0
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
+        if stop.is_set():
+            raise _Stopped()
         started = time.perf_counter()
         train_loss = _train_epoch(module, net, rows, steps, epoch, info)
         val_loss = _validation_loss(module, val, steps.autocast, info)
@@ -177,11 +267,11 @@ def _train_member(rows: tuple, val: tuple, id_sizes: tuple[int, int], config: Tr
             best_state = _cpu_state(module)
         else:
             stale += 1
-        record = {"member": member, "epoch": epoch, "train_loss": train_loss,
+        record = {"member": start.member, "epoch": epoch, "train_loss": train_loss,
                   "val_loss": val_loss, "seconds": time.perf_counter() - started}
         history.append(record)
-        if on_epoch is not None and info.is_main:
-            on_epoch(record)
+        if report is not None:
+            report(record)
         stale_enough = stale >= config.patience and epoch >= config.epochs // 2
         if epoch < config.epochs and all_agree_to_stop(info, stale_enough):
             stopped_early = True
@@ -189,10 +279,14 @@ def _train_member(rows: tuple, val: tuple, id_sizes: tuple[int, int], config: Tr
 
     # A fresh CPU copy rather than the trained module: that one carries DDP's hooks and may
     # live on a GPU. best_state is None only if every validation loss was NaN.
-    final = DemandMLP(rows[0].shape[1], config.hidden_sizes, config.dropout, id_sizes)
+    final = DemandMLP(rows[0].shape[1], config.hidden_sizes, config.dropout, module.id_sizes)
     final.load_state_dict(best_state if best_state is not None else _cpu_state(module))
     final.eval()
     return _Member(final, history, best_epoch, len(history), stopped_early)
+
+
+class _Stopped(Exception):
+    """A member's training given up because another failed or the run was interrupted."""
 
 
 def _device_tensors(rows: Rows, device: torch.device) -> tuple:
@@ -244,7 +338,7 @@ def _train_epoch(module: DemandMLP, net: nn.Module, rows: tuple, steps: _Steps, 
     X, ids, base, y, weight = rows
     order = steps.sampler.epoch(epoch).to(info.device)
     net.train()
-    masks = torch.Generator().manual_seed(stream_seed(steps.seed, DROPOUT_STREAM, epoch))
+    masks = np.random.SFC64(stream_seed(steps.seed, DROPOUT_STREAM, epoch))
     total = torch.zeros(2, dtype=torch.float64, device=info.device)  # loss sum, rows
     for step in range(steps.steps_per_epoch):
         idx = order[step * steps.rank_batch : (step + 1) * steps.rank_batch]
@@ -311,21 +405,30 @@ def stream_seed(*keys: int) -> int:
     return int(state[0]) << 31 | int(state[1]) >> 1
 
 
-def _draw_masks(net: DemandMLP, generator: torch.Generator, rank_rows: int,
+def _draw_masks(net: DemandMLP, bits: np.random.SFC64, rank_rows: int,
                 info: DistInfo) -> None:
     """Each dropout layer's mask for this rank's rows of the next global batch.
 
     Every rank draws the masks of the whole global batch from the same stream (seeded per
     epoch, `_train_epoch`); rank r's k-th row is the global batch's row r + k * world_size
     (`RankOrder` deals the shuffled order out round-robin), so it takes those rows of them:
-    the masks one process would draw for the whole batch."""
+    the masks one process would draw for the whole batch. A unit is dropped when its 16
+    random bits fall below p * 65536 (`BatchDropout.threshold`): raw generator output, four
+    units to a 64-bit draw, a tenth of the time of `torch.rand`'s floats, which took a
+    quarter of each step."""
+    layers = [(layer, width) for layer, width in zip(net.dropouts(), net.hidden_sizes)
+              if layer.p > 0]
+    if not layers:
+        return
     rows = rank_rows * info.world_size
-    for layer, width in zip(net.dropouts(), net.hidden_sizes):
-        if layer.p == 0:
-            continue
-        keep = torch.rand(rows, width, generator=generator) >= layer.p
-        layer.mask = keep[info.rank::info.world_size].to(info.device, torch.float32) / (
-            1.0 - layer.p)
+    units = rows * sum(width for _, width in layers)
+    drawn = bits.random_raw(-(-units // 4)).view(np.uint16)[:units].reshape(rows, -1)
+    mine = drawn[info.rank::info.world_size]
+    column = 0
+    for layer, width in layers:
+        keep = mine[:, column:column + width] >= layer.threshold
+        layer.mask = torch.from_numpy(keep).to(info.device)
+        column += width
 
 
 def _one_cycle(optimizer, max_lr: float, total_steps: int):

@@ -25,12 +25,16 @@ def progress_mode(quiet: bool) -> Mode:
 
 
 @contextmanager
-def epoch_progress(mode: Mode, epochs: int, workers: str = "", members: int = 1):
+def epoch_progress(mode: Mode, epochs: int, workers: str = "", members: int = 1,
+                   at_once: int = 1):
     """Yield the `on_epoch` callback for `training.loop.train`. `workers` says who trains
-    (`2 processes × 1 thread`); it heads the output. Each line gives the member, the
-    epoch's time and the time since training started."""
+    (`2 processes × 1 thread`), and `at_once` how many networks train side by side; they
+    head the output. Each line gives the member, the epoch's time and the time since
+    training started."""
     started = time.perf_counter()
     what = f"{members} networks × {epochs} epochs" if members > 1 else f"{epochs} epochs"
+    if at_once > 1:
+        what += f", {at_once} at a time,"
     header = f"training {what} on {workers}" if workers else f"training {what}"
     if mode == "bar":
         with _bar(epochs * members, header) as report:

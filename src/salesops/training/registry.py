@@ -85,7 +85,8 @@ def decide(baselines: list[Bar], margin: float, champion: Bar | None,
     reason = (f"WAPE {binding.model_wape:.2f}% beats {binding.name} ({binding.wape:.2f}%) by "
               f"the margin {on_rows}, and every other baseline by more")
     if champion is not None:
-        reason += f"; WAPE {champion.model_wape:.2f}% beats the champion ({champion.wape:.2f}%)"
+        than = "beats" if champion.model_wape < champion.wape else "is as good as"
+        reason += f"; WAPE {champion.model_wape:.2f}% {than} the champion ({champion.wape:.2f}%)"
     return decision(True, reason)
 
 

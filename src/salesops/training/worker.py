@@ -95,7 +95,7 @@ def _all_finished(info) -> None:
 
 def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict | None:
     from salesops.backends.local.threads import describe
-    from salesops.training.loop import TrainConfig, train_encoded
+    from salesops.training.loop import TrainConfig, member_workers, train_encoded
     from salesops.training.progress import epoch_progress
     from salesops.training.shared_rows import share_rows
 
@@ -114,7 +114,7 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
     started = time.perf_counter()
     mode = progress if info.is_main else "off"
     with epoch_progress(mode, config.epochs, describe(info.world_size, _threads()),
-                        config.members) as on_epoch:
+                        config.members, member_workers(config.members, info)) as on_epoch:
         result = train_encoded(shared.train, shared.val.take(slice(info.rank, None,
                                                                      info.world_size)),
                                shared.id_sizes, config, info, on_epoch=on_epoch)

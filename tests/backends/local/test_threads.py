@@ -91,3 +91,11 @@ def test_progress_says_who_trains_and_the_time_so_far(capsys):
     assert lines[0] == "training 3 epochs on 2 processes × 1 thread"
     assert lines[1].startswith("epoch   1/3  train_loss 0.5000  val_loss 0.2500  (0.1s, ")
     assert all(line.endswith("s elapsed)") for line in lines[1:]) and len(lines) == 3
+
+
+def test_progress_says_how_many_networks_train_side_by_side(capsys):
+    with epoch_progress("lines", 3, threads.describe(1, 2), members=3, at_once=2) as on_epoch:
+        on_epoch({"member": 2, "epoch": 1, "train_loss": 0.5, "val_loss": 0.25, "seconds": 0.1})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "training 3 networks × 3 epochs, 2 at a time, on 1 process × 2 threads"
+    assert lines[1].startswith("network 2/3  epoch   1/3  train_loss 0.5000")

@@ -60,6 +60,21 @@ def test_submit_runs_the_worker_then_publishes_its_result(local):
     assert record.to_dict() == {"run_id": "r1", "reason": "better", "value": (3, "0", "1")}
 
 
+def test_one_node_trains_in_this_process_with_no_thread_beside_it(workspace):
+    """With one node the rank is this process: `meanwhile` would take the GIL from the
+    training (at the lowest priority, on a busy machine, 3x the run's time), so it does
+    not run; with two it does, in this process while the ranks train in theirs."""
+    import threading
+
+    ran = []
+    for nodes in (1, 2):
+        backend = training_backend(load_settings(overrides={"training": {"nodes": nodes}}))
+        request = TrainRequest(worker=_worker, worker_args=(nodes,), publish=lambda r: {},
+                               meanwhile=lambda: ran.append(threading.current_thread().name))
+        backend.submit(request, lambda step: None)
+    assert ran == ["salesops-meanwhile"]
+
+
 def _worker(value: int):
     import os
 
