@@ -164,14 +164,16 @@ def test_promote_and_rollback_say_what_the_running_server_serves(trained):
         salesops(trained, "serve", "stop")
 
 
-def _train_run(workspace: Path, kill_rank: int | None = None) -> list[tuple[int, str, str]]:
+def _train_run(workspace: Path, kill_rank: int | None = None,
+               point: str = "train.before_barrier", **variables: str
+               ) -> list[tuple[int, str, str]]:
     """`salesops train run` as the pods of a 2-node TrainJob run it (one process a node)."""
     port = free_port()
     procs = []
     for rank in (0, 1):
-        env = _env(workspace, "train.before_barrier" if rank == kill_rank else None,
+        env = _env(workspace, point if rank == kill_rank else None,
                    RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **variables)
         procs.append(subprocess.Popen([SALESOPS, "train", "run", "--force-promote", "--json"],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, cwd=workspace.parent))
@@ -190,3 +192,15 @@ def test_a_trainjob_registers_only_once_every_node_finished(trained):
     summary = json.loads(out0)
     assert summary["promoted"] and summary["world_size"] == 2
     assert registry_versions(trained)[summary["version"]] == ["challenger", "champion"]
+
+
+def test_the_other_nodes_leave_once_trained_while_rank_zero_logs(trained):
+    """Rank 0 fits the LightGBM reference and logs after training, which may outlast the
+    600 s a collective waits: the other nodes must not wait for it in one. Rank 0 killed
+    after logging: rank 1 had already finished, and nothing was registered."""
+    before = registry_versions(trained)
+    (code0, _, err0), (code1, _, err1) = _train_run(
+        trained, 0, "train.after_log", SALESOPS_TRAINING__REFERENCE="lightgbm")
+    assert code0 == -9, err0
+    assert code1 == 0, err1
+    assert registry_versions(trained) == before

@@ -37,7 +37,7 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
                progress: str = "lines") -> dict | None:
     """Entry point of each rank. Returns, on rank 0, the logged run for `publish.publish`
-    (None elsewhere), once every rank has got this far.
+    (None elsewhere), once every rank has finished training.
 
     `progress` is a `training.progress` mode: "bar", "lines" or "off".
     """
@@ -55,8 +55,6 @@ def run_worker(settings_data: dict[str, Any], promote_mode: str = "auto",
     cpu.apply(cpu.per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     try:
         candidate = _train(settings, info, promote_mode, progress)
-        checkpoint("train.before_barrier")
-        _all_finished(info)
     finally:
         _before_exit()
     # Only after success: tearing the process group down on a failure would fail the peers
@@ -81,7 +79,8 @@ def _before_exit() -> None:
 
 
 def _all_finished(info) -> None:
-    """Wait for every rank: rank 0's run is registered only if all of them got here."""
+    """Wait for every rank to finish training: rank 0 logs and registers the run only if
+    all of them got here."""
     from salesops.errors import CheckFailed
     from salesops.training.distributed import barrier
 
@@ -120,6 +119,10 @@ def _train(settings: Settings, info, promote_mode: str, progress: str) -> dict |
                                shared.id_sizes, config, info, on_epoch=on_epoch)
     seconds = time.perf_counter() - started
     timings.seconds["train"] = seconds
+    # Every rank's part ends here: the others leave while rank 0 fits the reference and
+    # logs, which can take longer than a collective may wait (LightGBM on 10M rows).
+    checkpoint("train.before_barrier")
+    _all_finished(info)
     scalers = shared.scalers
     reference = None
     if info.is_main and settings.training.reference != "none":
