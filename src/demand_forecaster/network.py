@@ -138,9 +138,9 @@ class BatchDropout(nn.Dropout):
     """Dropout that can take its mask from the caller: the training loop draws the mask of
     the whole global batch from one seeded stream, and each process applies its rows of it,
     so a row is dropped alike whether one process trains or N (`training.loop`). The mask
-    is boolean (True: kept) and drawn from 16 random bits a unit, so the rate applied is
-    `threshold / 65536`, p to within 1/65536, and the kept units are scaled to keep the
-    expectation. Without a mask it is `nn.Dropout`."""
+    is drawn from 16 random bits a unit, so the rate applied is `threshold / 65536`, p to
+    within 1/65536; it holds what each unit is multiplied by: 0 if dropped, else `scale`,
+    which keeps the expectation. Without a mask it is `nn.Dropout`."""
 
     def __init__(self, p: float) -> None:
         super().__init__(p)
@@ -148,13 +148,19 @@ class BatchDropout(nn.Dropout):
 
     @property
     def threshold(self) -> int:
-        """A unit whose 16 random bits are below this is dropped."""
-        return round(self.p * 65536)
+        """A unit whose 16 random bits are below this is dropped (one value in 65,536 is
+        kept whatever p < 1 rounds to)."""
+        return min(65535, round(self.p * 65536))
+
+    @property
+    def scale(self) -> float:
+        """What a kept unit is multiplied by."""
+        return 65536 / (65536 - self.threshold)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0 or self.mask is None:
             return super().forward(x)
-        return (x * self.mask).mul_(65536 / (65536 - self.threshold))
+        return x * self.mask
 
 
 @dataclass

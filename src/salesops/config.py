@@ -151,7 +151,7 @@ class TrainingSection(Section):
     nodes: int = Field(1, ge=1, le=64)
     epochs: int = Field(20, ge=1, le=1_000)
     batch_size: int = Field(
-        2048, ge=8, description="rows per optimizer step, over all processes (smaller on a "
+        1024, ge=8, description="rows per optimizer step, over all processes (smaller on a "
         "small training set: at least 16 steps an epoch)")
     learning_rate: float = Field(8e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)

@@ -64,7 +64,7 @@ CONFIG_SHOW = text('''
     [training]
     nodes = 1
     epochs = 20
-    batch_size = 2048
+    batch_size = 1024
     learning_rate = 0.008
     weight_decay = 0.0001
     hidden_sizes = [256, 128, 64]
