@@ -156,7 +156,7 @@ class TrainingSection(Section):
     learning_rate: float = Field(8e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     hidden_sizes: list[int] = Field(default_factory=lambda: [256, 128, 64])
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
     holdout_weeks: int = Field(13, ge=1)
     history_weeks: int = Field(
         8, ge=8, description="weeks of history a row needs to be trained on: 8 trains on every "

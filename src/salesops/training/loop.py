@@ -77,13 +77,15 @@ MEMBER_STREAM, DROPOUT_STREAM = 1, 2
 @dataclass
 class TrainConfig:
     epochs: int = 20
-    # chosen on the validation weeks: below 2048 on both synthetic data sets and all
-    # three seeds tried but one, in the same time (the steps are compute-bound)
+    # batch and dropout chosen on the validation weeks of both synthetic data sets: 1024
+    # below 2048 on five seeds of six, in the same time (the steps are compute-bound);
+    # dropout 0.05 below 0.1 and 0 on average over four seeds (retail 10.46 % against
+    # 10.52 % and 10.54 %, default 10.23 % against 10.30 % and 10.25 %)
     batch_size: int = 1024
     learning_rate: float = 8e-3
     weight_decay: float = 1e-4
     hidden_sizes: tuple[int, ...] = (256, 128, 64)
-    dropout: float = 0.1
+    dropout: float = 0.05
     patience: int = 10
     seed: int = 0
     members: int = 2
