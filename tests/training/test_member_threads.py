@@ -86,8 +86,38 @@ def test_a_failing_member_stops_the_others_and_its_error_is_raised(monkeypatch):
     config = TrainConfig(**{**CONFIG.__dict__, "epochs": 200, "members": 3})
     with pytest.raises(RuntimeError, match="member two ran out of memory"):
         _train(2, config, on_epoch=lambda record: epochs.append(record["member"]))
-    # member 1 stopped at its next epoch, member 3 never started
+    # member 1 stopped at its next step, member 3 never started
     assert epochs.count(1) < 20 and 3 not in epochs
+
+
+def test_a_member_stops_within_a_step_when_the_run_gives_up(monkeypatch):
+    """A failing member (or Ctrl-C) stops the others at their next step: an epoch of
+    minutes (10M rows) must not run to its end first."""
+    import time
+
+    steps: dict[str, int] = {}
+    real_masks, real_epoch = loop._draw_masks, loop._train_epoch
+    first = stream_seed(CONFIG.seed, MEMBER_STREAM, 1)
+
+    def count(*args):
+        name = threading.current_thread().name
+        steps[name] = steps.get(name, 0) + 1
+        return real_masks(*args)
+
+    def epoch(module, net, rows, steps_, number, info):
+        if steps_.seed == first:  # member 1 fails once member 2 is well into its epoch
+            deadline = time.monotonic() + 30
+            while max(steps.values(), default=0) < 5 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            raise RuntimeError("member one failed")
+        return real_epoch(module, net, rows, steps_, number, info)
+
+    monkeypatch.setattr(loop, "_draw_masks", count)
+    monkeypatch.setattr(loop, "_train_epoch", epoch)
+    config = TrainConfig(**{**CONFIG.__dict__, "batch_size": 8})  # 150 steps an epoch
+    with pytest.raises(RuntimeError, match="member one failed"):
+        _train(2, config)
+    assert len(steps) == 1 and 5 <= max(steps.values()) < 50, steps
 
 
 def test_dropout_drops_its_share_and_keeps_the_expectation():

@@ -48,7 +48,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -126,6 +126,9 @@ class _Steps:
     schedule: torch.optim.lr_scheduler.LRScheduler
     autocast: object  # torch.autocast on a GPU, else a no-op context
     seed: int  # of the epochs' dropout streams
+    #: set when the run gives up (another member failed, Ctrl-C): checked every step, so
+    #: a network training beside others stops within a step even on an epoch of minutes
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def train(
@@ -163,15 +166,15 @@ def train_encoded(
     rows, val = _device_tensors(train_rows, info.device), _device_tensors(val_rows, info.device)
     # Built here, one after the other: initial weights come from torch's global generator,
     # which threads would race for.
-    starts = [_member_start(rows, id_sizes, config, info, member)
+    stop = threading.Event()
+    starts = [_member_start(rows, id_sizes, config, info, member, stop)
               for member in range(1, config.members + 1)]
     report = _serialized(on_epoch) if on_epoch is not None and info.is_main else None
     workers = member_workers(config.members, info)
-    stop = threading.Event()
 
     def fit(start: _MemberStart) -> _Member:
         try:
-            return _train_member(start, rows, val, config, info, report, stop)
+            return _train_member(start, rows, val, config, info, report)
         except BaseException:
             stop.set()  # the members still to come, or still training, give up
             raise
@@ -209,21 +212,23 @@ class _MemberStart:
 
 
 def _member_start(rows: tuple, id_sizes: tuple[int, int], config: TrainConfig,
-                  info: DistInfo, member: int) -> _MemberStart:
+                  info: DistInfo, member: int, stop: threading.Event) -> _MemberStart:
     seed = stream_seed(config.seed, MEMBER_STREAM, member)
     module, net = _network(rows[0].shape[1], id_sizes, config, info, seed)
-    return _MemberStart(member, module, net, _steps(module, rows, config, info, seed))
+    steps = _steps(module, rows, config, info, seed)
+    steps.stop = stop
+    return _MemberStart(member, module, net, steps)
 
 
 def _in_threads(fit: Callable, starts: list, workers: int, stop: threading.Event) -> list:
     """`fit` of each start on `workers` threads, the results in order. If one fails, or
-    this thread is interrupted (Ctrl-C), the others stop at their next epoch; the first
+    this thread is interrupted (Ctrl-C), the others stop at their next step; the first
     real error is raised."""
     with ThreadPoolExecutor(workers, thread_name_prefix="member") as pool:
         futures = [pool.submit(fit, start) for start in starts]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:  # interrupted: the members stop at their next epoch
+        except BaseException:  # interrupted: the members stop at their next step
             stop.set()
             raise
     for future in futures:
@@ -255,15 +260,13 @@ def _serialized(callback: Callable[[dict], None]) -> Callable[[dict], None]:
 
 
 def _train_member(start: _MemberStart, rows: tuple, val: tuple, config: TrainConfig,
-                  info: DistInfo, report, stop: threading.Event) -> _Member:
+                  info: DistInfo, report) -> _Member:
     module, net, steps = start.module, start.net, start.steps
     history: list[dict] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     stale = 0
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
-        if stop.is_set():
-            raise _Stopped()
         started = time.perf_counter()
         train_loss = _train_epoch(module, net, rows, steps, epoch, info)
         val_loss = _validation_loss(module, val, steps.autocast, info)
@@ -346,6 +349,8 @@ def _train_epoch(module: DemandMLP, net: nn.Module, rows: tuple, steps: _Steps, 
     masks = np.random.SFC64(stream_seed(steps.seed, DROPOUT_STREAM, epoch))
     total = torch.zeros(2, dtype=torch.float64, device=info.device)  # loss sum, rows
     for step in range(steps.steps_per_epoch):
+        if steps.stop.is_set():
+            raise _Stopped()
         idx = order[step * steps.rank_batch : (step + 1) * steps.rank_batch]
         _draw_masks(module, masks, len(idx), info)
         with steps.autocast:
