@@ -88,7 +88,8 @@ def test_invalid_toml(tmp_path):
 
 
 def test_example_config_is_complete_and_valid():
-    """config.example.toml documents every key of every section, and loads."""
+    """config.example.toml documents every key of every section, with its default value
+    (a copy of it must train as a run without it does), and loads."""
     import tomllib
 
     from salesops.config import Settings
@@ -96,11 +97,13 @@ def test_example_config_is_complete_and_valid():
     example = Path(__file__).parents[1] / "config.example.toml"
     text = example.read_text()
     data = tomllib.loads(text)
-    load_settings(example)
+    loaded, defaults = load_settings(example), Settings()
     for section, model in Settings.model_fields.items():
         assert section in data, section
         for key in model.annotation.model_fields:
             assert f"{key} =" in text, f"{section}.{key} is not documented"
+            assert (getattr(getattr(loaded, section), key)
+                    == getattr(getattr(defaults, section), key)), f"{section}.{key}"
 
 
 def test_secret_urls_are_masked():

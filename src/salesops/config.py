@@ -174,8 +174,9 @@ class TrainingSection(Section):
     )
     seed: int = 0
     members: int = Field(
-        2, ge=1, le=16, description="networks trained one after the other (own seed, own "
-        "order of the rows), averaged: the model")
+        2, ge=1, le=16, description="networks, each with its own seed and order of the "
+        "rows, averaged: the model (side by side in one process with the threads for it, "
+        "in turn on several ranks)")
 
 
 class ServingSection(Section):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from salesops.backends.local.threads import available_cores
+
 from tests.conftest import SMALL
 from tests.helpers import (SALESOPS, free_port, registry_versions, run_salesops, salesops_env,
                            wait_for)
@@ -203,4 +205,39 @@ def test_the_other_nodes_leave_once_trained_while_rank_zero_logs(trained):
         trained, 0, "train.after_log", SALESOPS_TRAINING__REFERENCE="lightgbm")
     assert code0 == -9, err0
     assert code1 == 0, err1
+    assert registry_versions(trained) == before
+
+
+@pytest.mark.parametrize("nodes", ["1", "2"])
+def test_ctrl_c_while_the_networks_train_ends_the_run_at_once(trained, nodes):
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) while the
+    networks train side by side (one node) or on two ranks: exit 130 with one line, within
+    seconds, nothing registered and nothing left running."""
+    before = registry_versions(trained)
+    env = _env(trained, SALESOPS_TRAINING__PATIENCE="1000", SALESOPS_TRAINING__MEMBERS="2")
+    log = trained.with_name(f"ctrl-c-{nodes}.log")
+    with open(log, "w") as err:
+        command = subprocess.Popen([SALESOPS, "--json", "train", "submit", "--nodes", nodes,
+                                    "--epochs", "1000", "--force-promote"], env=env,
+                                   stderr=err, stdout=subprocess.PIPE, text=True,
+                                   cwd=trained.parent, start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while "epoch   2/" not in log.read_text():
+            assert command.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        interrupted = time.monotonic()
+        os.killpg(command.pid, signal.SIGINT)
+        out, _ = command.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 130, log.read_text()[-2000:]
+    assert took < 15, took
+    if nodes == "1" and available_cores() >= 2:
+        assert "training 2 networks × 1000 epochs, 2 at a time, on 1 process" in log.read_text()
+    assert "error: interrupted" in log.read_text()
+    assert json.loads(out) == {"error": "interrupted", "type": "interrupted", "exit_code": 130}
+    assert_no_survivor(trained)
     assert registry_versions(trained) == before

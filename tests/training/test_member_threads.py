@@ -57,6 +57,7 @@ def test_members_side_by_side_are_the_members_one_after_the_other():
     # each member on a thread of its own, not this one
     assert len(where) == 2 and all(len(names) == 1 for names in where.values())
     assert where[1] != where[2] and threading.current_thread().name not in where[1] | where[2]
+    assert len(side_by_side.history) == len(one_by_one.history) == 2 * CONFIG.epochs
     assert side_by_side.history == [
         {**record, "seconds": mine["seconds"]}
         for record, mine in zip(one_by_one.history, side_by_side.history)]
@@ -129,3 +130,23 @@ def test_dropout_drops_its_share_and_keeps_the_expectation():
         layer.train()
         x = torch.ones(4096, layer.mask.shape[1])
         assert abs(layer(x).mean().item() - 1.0) < 0.01
+
+
+def test_validation_first_does_not_break_the_training_after_it():
+    """The loss's quantiles are made once. Made inside inference mode (a validation pass
+    before any training step of the process), every later step failed to save them for
+    backward. A fresh process: in this one a training step has already run."""
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from salesops.training import loop\n"
+            "target, weight = torch.ones(4), torch.ones(4)\n"
+            "with torch.inference_mode():\n"
+            "    loop.pinball(torch.zeros(4, 3), target, weight)\n"
+            "trained = torch.zeros(4, 3, requires_grad=True)\n"
+            "loop.pinball(trained, target, weight).backward()\n"
+            "assert trained.grad is not None\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

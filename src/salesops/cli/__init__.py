@@ -96,6 +96,10 @@ def split_global_options(argv: list[str]) -> tuple[dict, list[str]]:
     return found, rest
 
 
+#: the exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> None:
     found, rest = split_global_options(list(sys.argv[1:] if argv is None else argv))
     output = Output(json_mode=found.get("json", False), quiet=found.get("quiet", False),
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         command = polish(typer.main.get_command(app), HELP_NAMES)
         result = command.main(args=rest, prog_name="salesops", standalone_mode=False, obj=state)
         code = result if isinstance(result, int) else 0
+        if code == INTERRUPTED:  # Typer catches Ctrl-C itself and returns this, silently
+            code = _failed(output, KeyboardInterrupt())
     except BaseException as exc:  # noqa: BLE001 - every exit goes through one place
         code = _failed(output, exc)
     silence_native_teardown()
@@ -131,7 +137,7 @@ def _failed(output: Output, exc: BaseException) -> int:
             return code          # already, is the whole message; no empty `error:` line
         return _fail(output, message, "usage_error", code)
     if isinstance(exc, KeyboardInterrupt):
-        return _fail(output, "interrupted", "interrupted", 130)
+        return _fail(output, "interrupted", "interrupted", INTERRUPTED)
     if isinstance(exc, OSError) and exc.errno in CANNOT_WRITE:
         where = f" {exc.filename}" if exc.filename else ""
         return _fail(output, f"{CANNOT_WRITE[exc.errno]}{where}: {_strerror(exc)}",

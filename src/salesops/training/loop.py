@@ -40,7 +40,6 @@ result is the same either way: its own seeds, streams and optimizer
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
@@ -225,8 +224,8 @@ def _in_threads(fit: Callable, starts: list, workers: int, stop: threading.Event
     this thread is interrupted (Ctrl-C), the others stop at their next step; the first
     real error is raised."""
     with ThreadPoolExecutor(workers, thread_name_prefix="member") as pool:
-        futures = [pool.submit(fit, start) for start in starts]
         try:
+            futures = [pool.submit(fit, start) for start in starts]
             wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:  # interrupted: the members stop at their next step
             stop.set()
@@ -390,15 +389,15 @@ def id_sizes_of(inputs: ModelInputs) -> tuple[int, int]:
 def pinball(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     """Weighted pinball loss of (rows, quantiles) predictions, summed over the quantiles and
     averaged over the rows; twice the weighted absolute error for the median alone."""
-    quantiles = _quantiles(pred.device)
+    quantiles = _QUANTILES.to(pred.device)
     miss = target[:, None] - pred.float()
     loss = torch.maximum(quantiles * miss, (quantiles - 1) * miss).sum(dim=1)
     return (loss * weight).mean()
 
 
-@functools.cache
-def _quantiles(device: torch.device) -> Tensor:
-    return torch.tensor(QUANTILES, device=device)
+#: made once, outside any inference mode (a tensor made inside one cannot be saved for a
+#: later backward pass); `.to` the CPU is the tensor itself
+_QUANTILES = torch.tensor(QUANTILES)
 
 
 def global_batch(batch_size: int, rows: int) -> int:
