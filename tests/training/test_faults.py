@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from salesops.backends.local.threads import available_cores
-
 from tests.conftest import SMALL
 from tests.helpers import (SALESOPS, free_port, registry_versions, run_salesops, salesops_env,
                            wait_for)

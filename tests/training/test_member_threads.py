@@ -148,5 +148,5 @@ def test_validation_first_does_not_break_the_training_after_it():
             "loop.pinball(trained, target, weight).backward()\n"
             "assert trained.grad is not None\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          check=False, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
