@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ class _Steps:
     seed: int  # of the epochs' dropout streams
     #: set when the run gives up (another member failed, Ctrl-C): checked every step, so
     #: a network training beside others stops within a step even on an epoch of minutes
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event
 
 
 def train(
@@ -214,9 +214,7 @@ def _member_start(rows: tuple, id_sizes: tuple[int, int], config: TrainConfig,
                   info: DistInfo, member: int, stop: threading.Event) -> _MemberStart:
     seed = stream_seed(config.seed, MEMBER_STREAM, member)
     module, net = _network(rows[0].shape[1], id_sizes, config, info, seed)
-    steps = _steps(module, rows, config, info, seed)
-    steps.stop = stop
-    return _MemberStart(member, module, net, steps)
+    return _MemberStart(member, module, net, _steps(module, rows, config, info, seed, stop))
 
 
 def _in_threads(fit: Callable, starts: list, workers: int, stop: threading.Event) -> list:
@@ -321,7 +319,7 @@ def _network(n_features: int, id_sizes: tuple[int, int], config: TrainConfig,
 
 
 def _steps(module: DemandMLP, rows: tuple, config: TrainConfig, info: DistInfo,
-           seed: int) -> _Steps:
+           seed: int, stop: threading.Event) -> _Steps:
     # One shuffle for one rank or N: row indices shuffled and sharded per epoch, padded so
     # that every rank runs the same number of steps (DDP hangs otherwise). Batches are then
     # gathered by tensor indexing, with no per-row Python.
@@ -336,7 +334,8 @@ def _steps(module: DemandMLP, rows: tuple, config: TrainConfig, info: DistInfo,
     schedule = _one_cycle(optimizer, config.learning_rate, config.epochs * steps_per_epoch)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if info.device.type == "cuda"
                 else nullcontext())
-    return _Steps(sampler, rank_batch, steps_per_epoch, optimizer, schedule, autocast, seed)
+    return _Steps(sampler, rank_batch, steps_per_epoch, optimizer, schedule, autocast, seed,
+                  stop)
 
 
 def _train_epoch(module: DemandMLP, net: nn.Module, rows: tuple, steps: _Steps, epoch: int,
