@@ -8,6 +8,10 @@ measures, with the client on the same machine as the server:
 
 * latency: sequential single-entity V1 (and V2) requests on one persistent connection;
 * throughput: 8 client threads, each with its own persistent connection;
+* the same three against the floor, in the same run: a bare `kserve.Model` answering
+  constants from the same `kserve.ModelServer` on another port (benchmarks/kserve_floor.py),
+  and the ratios of salesops to it (issue 18's targets: p50 <= 1.3x, p99 <= 1.5x,
+  concurrency 8 >= 0.8x the floor's throughput);
 * batch scoring: `mlflow.pyfunc` `predict` on a large frame of real feature rows, and the
   same through salesops' scorer (what `predict --input` and the server call); best of 3.
 
@@ -143,6 +147,47 @@ def best_of(repeats: int, *actions) -> list[float]:
     return [min(runs) for runs in timings]
 
 
+def start_floor(port: int) -> subprocess.Popen:
+    """benchmarks/kserve_floor.py on `port`, once it answers ready."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("kserve_floor.py")),
+                             "--port", str(port), "--name", MODEL],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the floor server exited ({proc.returncode})")
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the floor server did not get ready in 60 s")
+
+
+def measure(url: str, keys: list[tuple[int, int]], requests: int, seconds: float) -> dict:
+    v1 = sequential(url, keys, requests, v2=False)
+    v2 = sequential(url, keys, requests, v2=True)
+    rate, loaded = concurrent(url, keys, 8, seconds)
+    return {"v1": v1, "v2": v2, "rate": rate, "loaded": loaded}
+
+
+def floor_table(ours: dict, floor: dict) -> None:
+    """salesops beside the floor, with the ratios and issue 18's targets."""
+    def q(values: np.ndarray, pct: float) -> float:
+        return float(np.percentile(values, pct))
+
+    print(f"{'':24} {'salesops':>10} {'floor':>10} {'ratio':>7}  target")
+    for protocol in ("v1", "v2"):
+        for pct, target in ((50, 1.3), (99, 1.5)):
+            mine, base = q(ours[protocol], pct), q(floor[protocol], pct)
+            print(f"{protocol.upper() + f' p{pct} (ms)':24} {mine:>10.2f} {base:>10.2f} "
+                  f"{mine / base:>6.2f}x  <= {target}x")
+    print(f"{'concurrency 8 (req/s)':24} {ours['rate']:>10,.0f} {floor['rate']:>10,.0f} "
+          f"{ours['rate'] / floor['rate']:>6.2f}x  >= 0.8x")
+
+
 def logged_rows(workspace: Path) -> int:
     from salesops.stores.prediction_log import read_prediction_log
     from salesops.workspace import Workspace
@@ -167,14 +212,18 @@ def main() -> None:
         prepare(workspace, env, args.epochs)
         salesops(env, "serve", "deploy")
         url = f"http://127.0.0.1:{port}"
+        floor_port = free_port()
+        floor_server = start_floor(floor_port)
         try:
             keys = series(workspace)
             logged_before = logged_rows(workspace)
-            v1 = sequential(url, keys, args.requests, v2=False)
-            v2 = sequential(url, keys, args.requests, v2=True)
-            rate, loaded = concurrent(url, keys, 8, args.seconds)
+            ours = measure(url, keys, args.requests, args.seconds)
+            floor = measure(f"http://127.0.0.1:{floor_port}", keys, args.requests,
+                            args.seconds)
         finally:
+            floor_server.kill()
             salesops(env, "serve", "stop")  # flushes the prediction log
+        v1, v2, rate, loaded = ours["v1"], ours["v2"], ours["rate"], ours["loaded"]
         logged = logged_rows(workspace) - logged_before
         pyfunc_rate, scorer_rate = batch(workspace, env, args.rows)
 
@@ -199,6 +248,8 @@ def main() -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print()
+    floor_table(ours, floor)
     print(f"\n{len(keys):,} series online; {os.cpu_count()} CPU cores; "
           f"python {sys.version.split()[0]}; client and server on the same machine")
 
