@@ -125,7 +125,7 @@ def batch(workspace: Path, env: dict[str, str], rows: int) -> tuple[float, float
     settings = load_settings()
     scorer = Scorer.load(settings, resolve_version(settings))
     online = OnlineFeatures(open_store(Workspace(workspace)), Workspace(workspace),
-                            scorer.features, settings.feature_store.ttl_days)
+                            scorer.features, settings=settings)
     picks = np.random.default_rng(0).integers(0, online.size, rows)
     sample = online.snapshot.rows.take(picks)
     frame = scorer.frame(sample.stores, sample.depts, sample.features)

@@ -220,3 +220,31 @@ def test_a_new_build_reloads_which_series_are_served(retail, predictor, monkeypa
     assert predictor.online.snapshot is not before, "no reload after `features build`"
     assert "store=6, dept=1 is unknown" in refusal(predictor, (6, 1))
     assert predictor.predict(instances((1, 1)))["predictions"][0]["week"] == "2024-09-27"
+    # the reloaded snapshot's forecasts are pyfunc's on its new rows
+    assert_forecasts_are_pyfuncs(predictor)
+
+
+def assert_forecasts_are_pyfuncs(predictor) -> None:
+    from salesops.forecasts import read_output
+
+    rows = predictor.online.snapshot.rows
+    frame = predictor.scorer.frame(rows.stores, rows.depts, rows.features)
+    assert read_output(predictor.scorer.pyfunc.predict(frame)).equals(rows.forecasts)
+
+
+def test_requests_are_answered_from_the_snapshots_forecasts(predictor, monkeypatch):
+    """Every served series is scored once with the snapshot: a request is a lookup, and
+    the model is not called on the request path (it was, for each request, before)."""
+    assert predictor.cached
+    assert_forecasts_are_pyfuncs(predictor)
+
+    def no_model(frame):
+        raise AssertionError("the model was called for a request")
+
+    monkeypatch.setattr(predictor.scorer, "predict", no_model)
+    keys = list(zip(predictor.online.snapshot.rows.stores[:3].tolist(),
+                    predictor.online.snapshot.rows.depts[:3].tolist()))
+    answer = predictor.predict(instances(*keys))["predictions"]
+    cached = predictor.online.snapshot.rows.forecasts
+    assert [p["forecast"] for p in answer] == cached.forecast[:3].tolist()
+    assert [p["p90"] for p in answer] == cached.quantiles[:3, 2].tolist()

@@ -23,9 +23,10 @@ another week is stale, and a null value is refused too, never filled in.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ import numpy as np
 from salesops.errors import PreconditionError
 from salesops.config import Settings
 from salesops.features.feast_ops import open_store, quiet_feast
+from salesops.forecasts import Forecasts
 from salesops.serving import forecastable
 from salesops.serving.entities import BadRequest
 from salesops.stores import offline_store
@@ -60,10 +62,13 @@ class Rows:
     depts: np.ndarray  # int64
     features: np.ndarray  # float64, columns in `OnlineFeatures.features` order (NaN: no value)
     weeks: np.ndarray  # datetime64[s]: the week each row forecasts
+    #: the served model's forecasts of these rows, scored with the snapshot (`score`)
+    forecasts: Forecasts | None = None
 
     def take(self, positions: np.ndarray) -> Rows:
         return Rows(self.stores[positions], self.depts[positions], self.features[positions],
-                    self.weeks[positions])
+                    self.weeks[positions],
+                    None if self.forecasts is None else self.forecasts.take(positions))
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,14 @@ class Snapshot:
 
 
 class OnlineFeatures:
+    """`score`, where given, forecasts every served row in one batch whenever a snapshot is
+    built (at start and at each reload): between two builds a series' next-week forecast by
+    one model version is a function of its key alone, so a request needs only the lookup.
+    A snapshot whose scoring fails is not swapped in, like one whose features fail."""
+
     def __init__(self, store: FeatureStore, workspace: Workspace, features: list[str],
-                 poll_s: float = 1.0, *, settings: Settings) -> None:
+                 poll_s: float = 1.0, *, settings: Settings,
+                 score: Callable[[Rows], Forecasts] | None = None) -> None:
         self.store = store
         self.workspace = workspace
         #: where the build's manifest and series table are read (on the `postgres` profile
@@ -90,6 +101,7 @@ class OnlineFeatures:
         self._thread: threading.Thread | None = None
         self._failed_stamp: Hashable | None = None
         self._offline = offline_store(settings)
+        self._score = score
         self._load_service()
         self.snapshot = self._build(self._stamp())
 
@@ -180,6 +192,8 @@ class OnlineFeatures:
         keep = np.flatnonzero(servable)
         rows = Rows(series.stores[keep], series.depts[keep], features[keep],
                     np.full(len(keep), week))
+        if self._score is not None and len(keep):
+            rows = dataclasses.replace(rows, forecasts=self._score(rows))
         keys = zip(rows.stores.tolist(), rows.depts.tolist())
         return Snapshot(stamp, {key: position for position, key in enumerate(keys)}, rows,
                         refusals)
