@@ -248,3 +248,19 @@ def test_requests_are_answered_from_the_snapshots_forecasts(predictor, monkeypat
     cached = predictor.online.snapshot.rows.forecasts
     assert [p["forecast"] for p in answer] == cached.forecast[:3].tolist()
     assert [p["p90"] for p in answer] == cached.quantiles[:3, 2].tolist()
+
+
+def test_without_the_snapshots_forecasts_each_request_is_scored(predictor, monkeypatch):
+    """The fallback when the load check fails: the model scores the request's rows."""
+    from salesops.serving.predictor import ALONE_RTOL
+
+    monkeypatch.setattr(predictor, "cached", False)
+    calls = []
+    real = predictor.scorer.predict
+    monkeypatch.setattr(predictor.scorer, "predict",
+                        lambda frame: calls.append(len(frame)) or real(frame))
+    rows = predictor.online.snapshot.rows
+    key = (int(rows.stores[0]), int(rows.depts[0]))
+    answer = predictor.predict(instances(key))["predictions"][0]
+    assert calls == [1]
+    assert answer["forecast"] == pytest.approx(rows.forecasts.forecast[0], rel=ALONE_RTOL)

@@ -6,8 +6,9 @@ which a request's `outputs` picks.
 
 A request's entities are validated, their rows looked up together with their forecasts
 (every served series is scored in one batch when the online snapshot is built, at start and
-after each `features build`), logged, and answered with the model version. Anything wrong with the request is a
-kserve `InvalidInput` (HTTP 400) naming the problem; the server goes on serving.
+after each `features build`), logged, and answered with the model version. Anything wrong
+with the request is a kserve `InvalidInput` (HTTP 400) naming the problem; the server goes
+on serving.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class DemandPredictor(Model):
         return self.ready
 
     def _score(self, rows) -> Forecasts:
-        """Every row of a snapshot, in one batch (`OnlineFeatures`)."""
+        """The model's forecasts of `rows` in one batch: a snapshot's (`OnlineFeatures`), or a
+        request's when the snapshot's are not served."""
         return self.scorer.predict(self.scorer.frame(rows.stores, rows.depts, rows.features))
 
     def _check_cached(self, probe) -> None:
@@ -114,7 +116,7 @@ class DemandPredictor(Model):
         if self.cached and rows.forecasts is not None:  # scored with the snapshot
             forecasts = rows.forecasts
         else:
-            forecasts = self.scorer.predict(self.scorer.frame(stores, depts, rows.features))
+            forecasts = self._score(rows)
         self.log.append(stores, depts, rows.weeks, rows.features, forecasts)
         weeks = np.datetime_as_string(rows.weeks, unit="D").tolist()
         if v2:
